@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/** FREESWITCH_ESL: "host:port[,host:port…]". Empty or unset means: run on the built-in emulator. */
+const eslNodes = z
+  .string()
+  .trim()
+  .transform((s, ctx) => {
+    if (s === '') return [];
+    return s.split(',').map((part) => {
+      const m = /^\s*([^:\s]+):(\d{1,5})\s*$/.exec(part);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: `"${part}" is not host:port` });
+        return { host: '', port: 0 };
+      }
+      return { host: m[1]!, port };
+    });
+  });
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.string().url().default('postgres://hotline:hotline@127.0.0.1:5432/hotline'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('hotline'),
+  FREESWITCH_ESL: eslNodes.default(''),
+  FREESWITCH_ESL_PASSWORD: z.string().min(1).default('ClueCon'),
+  ESL_COMMAND_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5000),
+  /** port of the embedded emulator's ESL listener when FREESWITCH_ESL is unset (0 = any free port) */
+  SIM_ESL_PORT: z.coerce.number().int().min(0).max(65535).default(8021),
+  NODE_ID: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional(),
+  SESSION_TTL_HOURS: z.coerce.number().min(1).max(24 * 30).default(12),
+  COOKIE_SECURE: bool.default('false'),
+  IVR_FLOWS_DIR: z.string().default('ivr-flows'),
+  PROMPTS_DIR: z.string().default('var/prompts'),
+  RECORDINGS_DIR: z.string().default('var/recordings'),
+  DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validate the environment once; the message names every bad variable so start-up fails fast and clearly. */
+export function loadEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const result = envSchema.safeParse(source);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
+  }
+  return result.data;
+}
