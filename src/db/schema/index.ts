@@ -1,2 +1,2 @@
 // Every concern keeps its tables in its own file here; this index is what drizzle and the app see.
-export {};
+export * from './core.js';
