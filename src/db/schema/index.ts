@@ -1,2 +1,3 @@
 // Every concern keeps its tables in its own file here; this index is what drizzle and the app see.
 export * from './core.js';
+export * from './ivr.js';
