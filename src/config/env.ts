@@ -41,6 +41,19 @@ export const envSchema = z.object({
   PROMPTS_DIR: z.string().default('var/prompts'),
   RECORDINGS_DIR: z.string().default('var/recordings'),
   DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  /** failed logins in a row that lock an account, and for how long */
+  LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
+  LOGIN_LOCK_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  /** POST /auth/login attempts per client IP per minute (shared by all nodes through Redis) */
+  LOGIN_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).max(10_000).default(20),
+  /** shared secret FreeSWITCH's mod_xml_curl presents (basic-auth password or ?token=) at /freeswitch/directory */
+  XML_CURL_SECRET: z.string().min(12).optional(),
+  /** serve /freeswitch/directory to non-loopback callers (FreeSWITCH on another host); the secret is then required */
+  XML_CURL_ALLOW_REMOTE: bool.default(false),
+  /** tenant whose agents are served when the SIP domain does not name a tenant (e.g. the domain is an IP address) */
+  SIP_DEFAULT_TENANT: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).default('demo'),
+  /** create the demo center and its users on first start (printing their credentials once) */
+  SEED_DEMO_DATA: bool.default(true),
 });
 
 export type Env = z.infer<typeof envSchema>;
