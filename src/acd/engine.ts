@@ -1,0 +1,759 @@
+// The ACD engine of one CTI node: ties the Redis routing scripts, precise timers (max wait, previous-agent wait,
+// wrap-up), overflow and the offer executor together. Matching is event-driven: every trigger (caller arrives,
+// agent turns ready, offer fails, wrap-up ends, a timer expires) runs one script that both changes state and
+// reserves whatever pair it can; there is no polling loop. With several nodes on one Redis, a match for a call
+// another node owns is sent to that node over pub/sub; agent state changes are broadcast the same way.
+import { EventEmitter } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RoutingStore, type Match, type ScriptResult } from './routing-store.js';
+import type {
+  AcdEngineEvents,
+  AgentEndpoint,
+  CallOutcome,
+  EnqueueRequest,
+  EnqueueResult,
+  OfferExecutor,
+  OfferRequest,
+  OfferResult,
+  OverflowTarget,
+  QueuePosition,
+  ScreenPop,
+  SkillGroupConfig,
+} from './types.js';
+import type { QueueEventRow, AgentStateLogRow, QueueEventType } from '../db/schema/index.js';
+import type { AgentState, AgentTransition } from '../agents/states.js';
+import { estimateWaitMs } from './estimate.js';
+
+export interface RowSink<T> {
+  push(row: T): void;
+}
+
+export interface PreviousAgentRecord {
+  callerNumber: string;
+  agentId: string;
+  at: number;
+}
+
+export interface AcdEngineOptions {
+  /** command connection */
+  redis: Redis;
+  /** a dedicated connection the engine puts into subscribe mode */
+  subscriber: Redis;
+  prefix: string;
+  nodeId: string;
+  executor: OfferExecutor;
+  log?: Logger;
+  queueEvents?: RowSink<QueueEventRow>;
+  stateLog?: RowSink<AgentStateLogRow>;
+  /** consecutive missed offers after which an agent goes not-ready 未接 (default 3) */
+  missesBeforeNotReady?: number;
+  /** extra time past an offer's timeout before the engine stops waiting for the executor (default 5 s) */
+  offerGuardMs?: number;
+  utcOffsetMinutes?: number;
+  /** rebuilds the caller → previous agent map (首问负责制) when Redis lost it; from queue_events answers */
+  loadPreviousAgents?: (tenantId: string, windowMs: number) => Promise<PreviousAgentRecord[]>;
+  /** overflow from group to group at most this many times per call (default 3) */
+  maxOverflowHops?: number;
+}
+
+interface Deferred {
+  promise: Promise<CallOutcome>;
+  resolve: (o: CallOutcome) => void;
+}
+
+interface LiveOffer {
+  ac: AbortController;
+  guard: NodeJS.Timeout;
+  settled: boolean;
+}
+
+interface CallTimers {
+  maxWait?: NodeJS.Timeout;
+  pref?: NodeJS.Timeout;
+}
+
+/** What this node remembers of its callers (for overflow into another group). */
+interface CallMeta {
+  tenantId: string;
+  groupId: string;
+  callerNumber: string;
+  vip: boolean;
+  priority: number;
+  hops: number;
+}
+
+export interface AdoptedCall {
+  callUuid: string;
+  state: string;
+  groupId: string;
+  tenantId: string;
+}
+
+export interface GroupStats {
+  groupId: string;
+  waiting: number;
+  longestWaitMs: number;
+  readyAgents: number;
+  agentsByState: Partial<Record<AgentState, number>>;
+  averageHandleMs: number | null;
+}
+
+export interface AgentSnapshot {
+  agentId: string;
+  tenantId: string;
+  state: AgentState;
+  reason: string;
+  since: number | null;
+  callUuid: string | null;
+  callsToday: number;
+  misses: number;
+  endpoint: AgentEndpoint | null;
+  pendingNotReady: string | null;
+  groups: string[];
+}
+
+export class AcdEngine extends EventEmitter<AcdEngineEvents> {
+  readonly store: RoutingStore;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly nodeId: string;
+  private readonly executor: OfferExecutor;
+  private readonly log: Logger | undefined;
+  private readonly misses: number;
+  private readonly offerGuardMs: number;
+  private readonly offers = new Map<string, LiveOffer>();
+  private readonly callTimers = new Map<string, CallTimers>();
+  private readonly wrapTimers = new Map<string, NodeJS.Timeout>();
+  private readonly waiters = new Map<string, Deferred>();
+  private readonly meta = new Map<string, CallMeta>();
+  private readonly overdue = new Set<string>();
+  private readonly groups = new Map<string, SkillGroupConfig>();
+  private readonly prevRebuilds = new Map<string, Promise<void>>();
+  private readonly nodeChannel: string;
+  private readonly busChannel: string;
+  private started = false;
+  private readonly onMessage = (channel: string, message: string) => this.handleMessage(channel, message);
+
+  constructor(private readonly opts: AcdEngineOptions) {
+    super();
+    this.redis = opts.redis;
+    this.sub = opts.subscriber;
+    this.nodeId = opts.nodeId;
+    this.executor = opts.executor;
+    this.log = opts.log?.child({ mod: 'acd', node: opts.nodeId });
+    this.misses = opts.missesBeforeNotReady ?? 3;
+    this.offerGuardMs = opts.offerGuardMs ?? 5000;
+    this.store = new RoutingStore(opts.redis, opts.prefix, opts.utcOffsetMinutes);
+    this.nodeChannel = this.channelOf(opts.nodeId);
+    this.busChannel = `${opts.prefix}:ch:bus`;
+  }
+
+  private channelOf(node: string): string {
+    return `${this.opts.prefix}:ch:node:${node}`;
+  }
+
+  /** Load scripts, listen for offers and broadcasts, re-adopt this node's parked callers, resume wrap-up timers. */
+  async start(): Promise<AdoptedCall[]> {
+    await this.store.load();
+    this.sub.on('message', this.onMessage);
+    await this.sub.subscribe(this.nodeChannel, this.busChannel);
+    this.started = true;
+    const adopted = await this.adopt();
+    const wraps = await this.redis.zrange(this.store.key('wrap'), '0', '-1', 'WITHSCORES');
+    for (let i = 0; i < wraps.length; i += 2) this.scheduleWrap(wraps[i]!, Number(wraps[i + 1]));
+    return adopted;
+  }
+
+  /** Stop timers and listening. Waiting callers stay in Redis for the next start (or another node) to adopt. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.sub.off('message', this.onMessage);
+    await this.sub.unsubscribe(this.nodeChannel, this.busChannel).catch(() => {});
+    for (const t of this.callTimers.values()) {
+      clearTimeout(t.maxWait);
+      clearTimeout(t.pref);
+    }
+    this.callTimers.clear();
+    for (const t of this.wrapTimers.values()) clearTimeout(t);
+    this.wrapTimers.clear();
+    for (const o of this.offers.values()) clearTimeout(o.guard);
+  }
+
+  // ---------------------------------------------------------------------------------------------- groups
+
+  /** Create or update a group's routing (config + members) in Redis; waiting calls are re-matched at once. */
+  async applyGroup(cfg: SkillGroupConfig): Promise<void> {
+    const routing = {
+      name: cfg.name,
+      strat: cfg.strategy,
+      prio: cfg.priority,
+      aging: cfg.agingRate,
+      vip: cfg.vipBoost,
+      maxlen: cfg.maxQueueLength ?? 0,
+      maxwait: cfg.maxWaitMs ?? 0,
+      noans: cfg.noAnswerTimeoutMs,
+      prevOn: cfg.previousAgentEnabled ? '1' : '0',
+      prevWait: cfg.previousAgentWaitMs,
+      prevWin: cfg.previousAgentWindowMs,
+      wrap: cfg.wrapUpMs,
+      members: cfg.members.map((m) => [m.agentId, m.position, m.proficiency]),
+    };
+    this.groups.set(cfg.id, cfg);
+    const r = await this.store.run('setGroup', Date.now(), [cfg.id, cfg.tenantId, JSON.stringify(routing), JSON.stringify(cfg)]);
+    this.process(r);
+    void this.redis.publish(this.busChannel, JSON.stringify({ t: 'group', id: cfg.id, from: this.nodeId }));
+    this.emit('queueChanged', { tenantId: cfg.tenantId, groupId: cfg.id });
+  }
+
+  /** Remove a group from routing. Its waiting callers are overflowed with a goodbye (returned). */
+  async removeGroup(groupId: string): Promise<string[]> {
+    const r = await this.store.run('deleteGroup', Date.now(), [groupId]);
+    this.groups.delete(groupId);
+    void this.redis.publish(this.busChannel, JSON.stringify({ t: 'group', id: groupId, from: this.nodeId }));
+    return r.extra;
+  }
+
+  async groupConfig(groupId: string): Promise<SkillGroupConfig | null> {
+    const cached = this.groups.get(groupId);
+    if (cached) return cached;
+    const raw = await this.redis.hget(this.store.key('grp', groupId), 'cfg');
+    if (!raw) return null;
+    const cfg = JSON.parse(raw) as SkillGroupConfig;
+    this.groups.set(groupId, cfg);
+    return cfg;
+  }
+
+  // ---------------------------------------------------------------------------------------------- callers
+
+  /** A caller asks for an agent. Resolves as soon as the call is offered, queued, waiting for its previous agent or overflowed. */
+  async enqueue(req: EnqueueRequest): Promise<EnqueueResult> {
+    return this.enqueueHop(req, 0);
+  }
+
+  private async enqueueHop(req: EnqueueRequest, hops: number): Promise<EnqueueResult> {
+    const now = Date.now();
+    const arrival = req.arrivalMs ?? now;
+    const pop: ScreenPop = req.screenPop ?? { callerNumber: req.callerNumber };
+    const args = [
+      req.callUuid,
+      req.tenantId,
+      req.groupId,
+      req.priority ?? 0,
+      arrival,
+      this.nodeId,
+      req.callerNumber,
+      JSON.stringify(pop),
+      req.preferredAgentId ?? '',
+      req.vip ? 1 : 0,
+      1,
+    ];
+    let r = await this.store.run('enqueue', now, args);
+    if (r.kind === 'rebuild_prev') {
+      await this.rebuildPreviousAgents(req.tenantId);
+      r = await this.store.run('enqueue', Date.now(), args);
+    }
+    this.process(r);
+    if (r.kind === 'no_group' || r.kind === 'duplicate') return { status: 'rejected', reason: r.kind };
+    this.meta.set(req.callUuid, {
+      tenantId: req.tenantId,
+      groupId: req.groupId,
+      callerNumber: req.callerNumber,
+      vip: !!req.vip,
+      priority: req.priority ?? 0,
+      hops,
+    });
+    if (!this.waiters.has(req.callUuid)) this.waiters.set(req.callUuid, deferred());
+    this.event('enqueue', { tenantId: req.tenantId, callUuid: req.callUuid, groupId: req.groupId, callerNumber: req.callerNumber, at: now });
+    this.emit('queueChanged', { tenantId: req.tenantId, groupId: req.groupId });
+
+    if (r.kind === 'full') {
+      const cfg = await this.groupConfig(req.groupId);
+      const target: OverflowTarget = cfg?.overflowOnLength ?? { kind: 'goodbye' };
+      this.event('overflow', {
+        tenantId: req.tenantId, callUuid: req.callUuid, groupId: req.groupId, callerNumber: req.callerNumber,
+        at: now, waitMs: now - arrival, detail: { reason: 'max_length', target },
+      });
+      if (target.kind === 'group' && target.groupId && hops < (this.opts.maxOverflowHops ?? 3)) {
+        return this.enqueueHop({ ...req, groupId: target.groupId, arrivalMs: arrival, screenPop: pop }, hops + 1);
+      }
+      this.finishCall(req.callUuid, req.tenantId, { outcome: 'overflow', target, reason: 'max_length', waitMs: now - arrival });
+      return { status: 'overflow', target, reason: 'max_length' };
+    }
+    const maxWait = Number(r.extra[0] || 0);
+    if (maxWait > 0) this.scheduleMaxWait(req.callUuid, maxWait);
+    if (r.kind === 'offered') return { status: 'offered' };
+    if (r.kind === 'waiting_for_agent') {
+      const waitMs = Number(r.extra[2]);
+      this.schedulePrefTimeout(req.callUuid, waitMs);
+      return { status: 'waiting_for_agent', agentId: r.extra[1]!, waitMs };
+    }
+    return { status: 'queued', position: Number(r.extra[1]) };
+  }
+
+  /** Resolves when the call leaves the queue: answered by an agent, overflowed or abandoned (owner node only). */
+  outcome(callUuid: string): Promise<CallOutcome> {
+    let d = this.waiters.get(callUuid);
+    if (!d) {
+      d = deferred();
+      this.waiters.set(callUuid, d);
+    }
+    return d.promise;
+  }
+
+  /** The caller hung up while waiting (or while an agent was being rung). */
+  async abandon(callUuid: string): Promise<void> {
+    const live = this.offers.get(callUuid);
+    if (live && !live.settled) {
+      live.settled = true;
+      clearTimeout(live.guard);
+      this.offers.delete(callUuid);
+      live.ac.abort();
+    }
+    const r = await this.store.run('abandon', Date.now(), [callUuid]);
+    this.process(r);
+    if (r.kind !== 'ok') return;
+    const [prevState, groupId, waitMs, tenantId, caller] = r.extra as [string, string, string, string, string];
+    this.event('abandon', {
+      tenantId, callUuid, groupId, callerNumber: caller, at: Date.now(), waitMs: Number(waitMs),
+      detail: prevState === 'offering' ? { duringOffer: true } : null,
+    });
+    this.finishCall(callUuid, tenantId, { outcome: 'abandoned', waitMs: Number(waitMs) });
+    this.emit('queueChanged', { tenantId, groupId });
+  }
+
+  /** Position (1 = next) and estimated wait, for the periodic announcement. Null when the call is not waiting. */
+  async position(callUuid: string): Promise<QueuePosition | null> {
+    const [g, st] = await this.redis.hmget(this.store.key('call', callUuid), 'g', 'st');
+    if (!g || (st !== 'waiting' && st !== 'pref')) return null;
+    const stats = await this.groupStats(g);
+    const rank = st === 'pref' ? 0 : await this.redis.zrank(this.store.key('grp', g, 'q'), callUuid);
+    const position = (rank ?? 0) + 1;
+    const staffed = Object.entries(stats.agentsByState)
+      .filter(([s]) => s !== 'not_ready' && s !== 'logged_out')
+      .reduce((n, [, c]) => n + (c ?? 0), 0);
+    return { position, estimatedWaitMs: estimateWaitMs(position, staffed, stats.readyAgents, stats.averageHandleMs) };
+  }
+
+  // ---------------------------------------------------------------------------------------------- agents
+
+  /** Sign in with the endpoint chosen for this shift; the agent starts not ready. */
+  async login(agentId: string, tenantId: string, endpoint: AgentEndpoint, extension?: string): Promise<void> {
+    const ext = extension ?? (endpoint.type === 'sip' ? endpoint.address : '');
+    const r = await this.store.run('login', Date.now(), [
+      agentId, tenantId, endpoint.type, endpoint.address, endpoint.confirmKey ?? '', endpoint.gateway ?? '', ext, '',
+    ]);
+    this.process(r);
+  }
+
+  /** ready: 'ok' | 'pending' (asked during a call: cancels a pending not-ready) | 'logged_out' | 'phone_offline' */
+  async setReady(agentId: string): Promise<string> {
+    const r = await this.store.run('ready', Date.now(), [agentId]);
+    this.process(r);
+    return r.kind;
+  }
+
+  /** not ready with a reason; during a call it takes effect when the call (and wrap-up) ends: 'pending'. */
+  async setNotReady(agentId: string, reason: string): Promise<string> {
+    const r = await this.store.run('notReady', Date.now(), [agentId, reason]);
+    this.process(r);
+    return r.kind;
+  }
+
+  /** 'busy' while on a call unless forced. Callers waiting for this agent by name fall back to the group. */
+  async logout(agentId: string, force = false): Promise<string> {
+    clearTimeout(this.wrapTimers.get(agentId));
+    this.wrapTimers.delete(agentId);
+    const r = await this.store.run('logout', Date.now(), [agentId, force ? 1 : 0]);
+    this.process(r);
+    return r.kind;
+  }
+
+  /** sofia::unregister / sofia::expire for the agent's extension: not ready 话机离线 (after the call, if on one). */
+  async onPhoneUnregistered(extension: string, tenantId: string): Promise<string | null> {
+    const r = await this.store.run('phone', Date.now(), [tenantId, extension, 0]);
+    this.process(r);
+    return r.extra[0] ?? null;
+  }
+
+  /** sofia::register: an agent made not ready by 话机离线 returns to the state they had before. */
+  async onPhoneRegistered(extension: string, tenantId: string): Promise<string | null> {
+    const r = await this.store.run('phone', Date.now(), [tenantId, extension, 1]);
+    this.process(r);
+    return r.extra[0] ?? null;
+  }
+
+  /**
+   * The bridged call ended. The agent goes to wrap-up for the group's wrap-up time (or wrapUpMs), to the
+   * millisecond, then ready (or the not-ready they asked for meanwhile).
+   */
+  async callEnded(agentId: string, callUuid: string, talkMs: number, wrapUpMs?: number): Promise<void> {
+    const meta = this.meta.get(callUuid);
+    const r = await this.store.run('callEnded', Date.now(), [agentId, callUuid, wrapUpMs ?? -1, talkMs]);
+    this.process(r);
+    if (meta) {
+      this.event('complete', { tenantId: meta.tenantId, callUuid, groupId: meta.groupId, agentId, at: Date.now(), talkMs });
+      this.meta.delete(callUuid);
+    } else {
+      const tenantId = await this.redis.hget(this.store.key('agt', agentId), 't');
+      if (tenantId) this.event('complete', { tenantId, callUuid, agentId, at: Date.now(), talkMs });
+    }
+    if (r.kind === 'wrap_up') this.scheduleWrap(agentId, Number(r.extra[0]));
+  }
+
+  /** The agent ends wrap-up early ("完成话后处理"). */
+  async endWrapUp(agentId: string): Promise<string> {
+    clearTimeout(this.wrapTimers.get(agentId));
+    this.wrapTimers.delete(agentId);
+    const r = await this.store.run('wrapDone', Date.now(), [agentId, 1]);
+    this.process(r);
+    return r.kind;
+  }
+
+  /** Record a transfer for the KPIs (the call layer performs it). */
+  recordTransfer(e: { tenantId: string; callUuid: string; groupId?: string; agentId?: string; to: string }): void {
+    this.event('transfer', { tenantId: e.tenantId, callUuid: e.callUuid, groupId: e.groupId, agentId: e.agentId, at: Date.now(), detail: { to: e.to } });
+  }
+
+  async agent(agentId: string): Promise<AgentSnapshot | null> {
+    const [h, groups] = await Promise.all([
+      this.redis.hgetall(this.store.key('agt', agentId)),
+      this.redis.hkeys(this.store.key('agt', agentId, 'grp')),
+    ]);
+    if (!h.st) return null;
+    return {
+      agentId,
+      tenantId: h.t ?? '',
+      state: h.st as AgentState,
+      reason: h.rs ?? '',
+      since: h.since ? Number(h.since) : null,
+      callUuid: h.call || null,
+      callsToday: h.day === this.store.today(Date.now()) ? Number(h.calls ?? 0) : 0,
+      misses: Number(h.miss ?? 0),
+      endpoint: h.ep
+        ? { type: h.ep === 'mobile' ? 'mobile' : 'sip', address: h.addr ?? '', ...(h.gw ? { gateway: h.gw } : {}), ...(h.ck ? { confirmKey: h.ck } : {}) }
+        : null,
+      pendingNotReady: h.pnr ?? null,
+      groups,
+    };
+  }
+
+  async groupStats(groupId: string): Promise<GroupStats> {
+    const gk = this.store.key('grp', groupId);
+    const [waitingIds, ready, members, aht] = await Promise.all([
+      this.redis.zrange(`${gk}:q`, '0', '-1'),
+      this.redis.zcard(`${gk}:rdy`),
+      this.redis.hkeys(`${gk}:mem`),
+      this.redis.hget(gk, 'aht'),
+    ]);
+    const pipe = this.redis.pipeline();
+    for (const id of waitingIds) pipe.hget(this.store.key('call', id), 'arr');
+    for (const a of members) pipe.hget(this.store.key('agt', a), 'st');
+    const res = (await pipe.exec()) ?? [];
+    const now = Date.now();
+    let longest = 0;
+    const agentsByState: Partial<Record<AgentState, number>> = {};
+    res.forEach(([, v], i) => {
+      if (i < waitingIds.length) longest = Math.max(longest, v ? now - Number(v) : 0);
+      else {
+        const s = ((v as string | null) ?? 'logged_out') as AgentState;
+        agentsByState[s] = (agentsByState[s] ?? 0) + 1;
+      }
+    });
+    return { groupId, waiting: waitingIds.length, longestWaitMs: longest, readyAgents: ready, agentsByState, averageHandleMs: aht ? Number(aht) : null };
+  }
+
+  // ---------------------------------------------------------------------------------------------- internals
+
+  /** Apply a script result: send offers first (latency), then log and broadcast the agent transitions. */
+  private process(r: ScriptResult): void {
+    for (const m of r.matches) this.dispatch(m);
+    if (r.transitions.length > 0) this.onTransitions(r.transitions, true);
+  }
+
+  private dispatch(m: Match): void {
+    if (m.ownerNode === this.nodeId) {
+      this.runOffer(m);
+      return;
+    }
+    this.redis
+      .publish(this.channelOf(m.ownerNode), JSON.stringify({ t: 'offer', m }))
+      .then(async (receivers) => {
+        if (receivers > 0) return;
+        // the owner is down: park the call as an orphan (its place kept) and free the agent(s)
+        this.log?.warn({ call: m.callUuid, owner: m.ownerNode }, 'owner node not listening, call parked as orphan');
+        this.process(await this.store.run('orphan', Date.now(), [m.callUuid]));
+      })
+      .catch((err: Error) => this.fail(err));
+  }
+
+  private runOffer(m: Match): void {
+    const ac = new AbortController();
+    const live: LiveOffer = {
+      ac,
+      settled: false,
+      guard: setTimeout(() => {
+        ac.abort();
+        this.log?.warn({ call: m.callUuid }, 'offer executor did not settle in time, treating as no answer');
+        finish({ outcome: 'no_answer' });
+      }, m.noAnswerTimeoutMs + this.offerGuardMs),
+    };
+    const finish = (res: OfferResult | { outcome: 'error' }) => {
+      if (live.settled) return;
+      live.settled = true;
+      clearTimeout(live.guard);
+      if (this.offers.get(m.callUuid) === live) this.offers.delete(m.callUuid);
+      this.handleOfferResult(m, res).catch((err: Error) => this.fail(err));
+    };
+    this.offers.set(m.callUuid, live);
+    const req: OfferRequest = {
+      callUuid: m.callUuid,
+      tenantId: m.tenantId,
+      groupId: m.groupId,
+      agent: m.agents[0]!,
+      alsoRing: m.agents.slice(1),
+      timeoutMs: m.noAnswerTimeoutMs,
+      screenPop: m.screenPop,
+      waitMs: m.waitMs,
+      signal: ac.signal,
+    };
+    let p: Promise<OfferResult>;
+    try {
+      p = this.executor.offer(req);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(finish, (err: unknown) => {
+      this.log?.error({ err, call: m.callUuid }, 'offer executor failed');
+      finish({ outcome: 'error' });
+    });
+    const at = Date.now();
+    this.emit('offer', { callUuid: m.callUuid, tenantId: m.tenantId, groupId: m.groupId, agentIds: m.agents.map((a) => a.agentId), decidedAt: at });
+    for (const a of m.agents) {
+      this.event('offer', { tenantId: m.tenantId, callUuid: m.callUuid, groupId: m.groupId, agentId: a.agentId, callerNumber: m.callerNumber, at, waitMs: m.waitMs });
+    }
+  }
+
+  private async handleOfferResult(m: Match, res: OfferResult | { outcome: 'error' }): Promise<void> {
+    const now = Date.now();
+    if (res.outcome === 'caller_gone') {
+      await this.abandon(m.callUuid);
+      return;
+    }
+    if (res.outcome === 'answered') {
+      const r = await this.store.run('answered', now, [m.callUuid, res.agentId]);
+      this.process(r);
+      if (r.kind !== 'ok') {
+        this.log?.warn({ call: m.callUuid, agent: res.agentId, kind: r.kind }, 'answer for an offer no longer current');
+        return;
+      }
+      const waitMs = Number(r.extra[1]);
+      this.event('answer', { tenantId: m.tenantId, callUuid: m.callUuid, groupId: m.groupId, agentId: res.agentId, callerNumber: m.callerNumber, at: now, waitMs });
+      this.finishCall(m.callUuid, m.tenantId, { outcome: 'answered', agentId: res.agentId, waitMs }, true);
+      this.emit('queueChanged', { tenantId: m.tenantId, groupId: m.groupId });
+      return;
+    }
+    const reason = res.outcome;
+    const r = await this.store.run('offerFailed', now, [m.callUuid, reason, this.misses, 1]);
+    const failedAgents = 'agentId' in res && res.agentId ? [res.agentId] : m.agents.map((a) => a.agentId);
+    for (const agentId of failedAgents) {
+      this.event(reason === 'rejected' ? 'reject' : 'no_answer', {
+        tenantId: m.tenantId, callUuid: m.callUuid, groupId: m.groupId, agentId, callerNumber: m.callerNumber, at: now,
+        waitMs: m.waitMs, detail: { reason },
+      });
+    }
+    this.process(r);
+    if (r.kind === 'requeued' && this.overdue.has(m.callUuid)) await this.overflow(m.callUuid, 'max_wait');
+  }
+
+  private onTransitions(trs: AgentTransition[], local: boolean): void {
+    for (const tr of trs) {
+      if (local && tr.fromSince !== null && tr.tenantId && this.opts.stateLog) {
+        this.opts.stateLog.push({
+          tenantId: tr.tenantId,
+          agentId: tr.agentId,
+          state: tr.from,
+          reason: tr.fromReason || null,
+          startedAt: new Date(tr.fromSince),
+          endedAt: new Date(tr.at),
+          durationMs: tr.at - tr.fromSince,
+        });
+      }
+      this.emit('agentState', tr);
+    }
+    if (local) void this.redis.publish(this.busChannel, JSON.stringify({ t: 'agent', tr: trs, from: this.nodeId })).catch(() => {});
+  }
+
+  private handleMessage(channel: string, message: string): void {
+    let msg: { t: string; m?: Match; tr?: AgentTransition[]; id?: string; from?: string };
+    try {
+      msg = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (channel === this.nodeChannel && msg.t === 'offer' && msg.m) {
+      this.runOffer(msg.m);
+    } else if (channel === this.busChannel && msg.from !== this.nodeId) {
+      if (msg.t === 'agent' && msg.tr) this.onTransitions(msg.tr, false);
+      else if (msg.t === 'group' && msg.id) this.groups.delete(msg.id);
+    }
+  }
+
+  private scheduleMaxWait(callUuid: string, ms: number): void {
+    const t = this.callTimers.get(callUuid) ?? {};
+    clearTimeout(t.maxWait);
+    t.maxWait = setTimeout(() => void this.overflow(callUuid, 'max_wait').catch((e: Error) => this.fail(e)), Math.max(0, ms));
+    this.callTimers.set(callUuid, t);
+  }
+
+  private schedulePrefTimeout(callUuid: string, ms: number): void {
+    const t = this.callTimers.get(callUuid) ?? {};
+    clearTimeout(t.pref);
+    t.pref = setTimeout(() => {
+      this.store
+        .run('prefTimeout', Date.now(), [callUuid])
+        .then((r) => this.process(r))
+        .catch((e: Error) => this.fail(e));
+    }, Math.max(0, ms));
+    this.callTimers.set(callUuid, t);
+  }
+
+  private scheduleWrap(agentId: string, until: number): void {
+    clearTimeout(this.wrapTimers.get(agentId));
+    const t = setTimeout(() => {
+      this.wrapTimers.delete(agentId);
+      this.store
+        .run('wrapDone', Date.now(), [agentId, 0])
+        .then((r) => {
+          this.process(r);
+          if (r.kind === 'early') this.scheduleWrap(agentId, Number(r.extra[0]));
+        })
+        .catch((e: Error) => this.fail(e));
+    }, Math.max(0, until - Date.now()));
+    this.wrapTimers.set(agentId, t);
+  }
+
+  /** Max wait reached: take the caller out (not while an agent is being rung) and send them to the overflow target. */
+  private async overflow(callUuid: string, reason: 'max_wait'): Promise<void> {
+    const now = Date.now();
+    const r = await this.store.run('takeForOverflow', now, [callUuid]);
+    if (r.kind === 'busy') {
+      if (r.extra[0] === 'offering') this.overdue.add(callUuid);
+      return;
+    }
+    this.overdue.delete(callUuid);
+    const [groupId, arr, tenantId, caller, popRaw] = r.extra as [string, string, string, string, string];
+    const waitMs = now - Number(arr);
+    const cfg = await this.groupConfig(groupId);
+    const target: OverflowTarget = cfg?.overflowOnWait ?? { kind: 'goodbye' };
+    this.event('overflow', { tenantId, callUuid, groupId, callerNumber: caller, at: now, waitMs, detail: { reason, target } });
+    this.emit('queueChanged', { tenantId, groupId });
+    const meta = this.meta.get(callUuid);
+    const hops = meta?.hops ?? 0;
+    if (target.kind === 'group' && target.groupId && hops < (this.opts.maxOverflowHops ?? 3)) {
+      this.clearCallTimers(callUuid);
+      let screenPop: ScreenPop | undefined;
+      try {
+        screenPop = popRaw ? (JSON.parse(popRaw) as ScreenPop) : undefined;
+      } catch {
+        screenPop = undefined;
+      }
+      await this.enqueueHop(
+        { callUuid, tenantId, groupId: target.groupId, callerNumber: caller, vip: meta?.vip, priority: meta?.priority, arrivalMs: Number(arr), ...(screenPop ? { screenPop } : {}) },
+        hops + 1,
+      );
+      return;
+    }
+    this.finishCall(callUuid, tenantId, { outcome: 'overflow', target, reason, waitMs });
+  }
+
+  private clearCallTimers(callUuid: string): void {
+    const t = this.callTimers.get(callUuid);
+    if (t) {
+      clearTimeout(t.maxWait);
+      clearTimeout(t.pref);
+      this.callTimers.delete(callUuid);
+    }
+  }
+
+  private finishCall(callUuid: string, tenantId: string, o: CallOutcome, keepMeta = false): void {
+    this.clearCallTimers(callUuid);
+    this.overdue.delete(callUuid);
+    if (!keepMeta) this.meta.delete(callUuid);
+    const d = this.waiters.get(callUuid);
+    if (d) {
+      this.waiters.delete(callUuid);
+      d.resolve(o);
+    }
+    this.emit('callOutcome', { callUuid, tenantId, ...o });
+  }
+
+  private async adopt(): Promise<AdoptedCall[]> {
+    const r = await this.store.run('adopt', Date.now(), [this.nodeId]);
+    this.process(r);
+    const out: AdoptedCall[] = [];
+    const now = Date.now();
+    for (const line of r.extra) {
+      const [callUuid, state, groupId, arr, tenantId] = line.split('|') as [string, string, string, string, string];
+      out.push({ callUuid, state, groupId, tenantId });
+      if (state !== 'waiting' && state !== 'pref' && state !== 'offering') continue;
+      if (!this.waiters.has(callUuid)) this.waiters.set(callUuid, deferred());
+      const cfg = await this.groupConfig(groupId);
+      if (cfg?.maxWaitMs) this.scheduleMaxWait(callUuid, Number(arr) + cfg.maxWaitMs - now);
+      if (state === 'pref') this.schedulePrefTimeout(callUuid, Number(arr) + (cfg?.previousAgentWaitMs ?? 0) - now);
+    }
+    if (out.length) this.log?.info({ adopted: out.length }, 're-adopted waiting callers');
+    return out;
+  }
+
+  /** The caller → previous agent map lives in Redis with a TTL; after Redis lost it, reload it from queue_events. */
+  async rebuildPreviousAgents(tenantId: string): Promise<void> {
+    let p = this.prevRebuilds.get(tenantId);
+    if (!p) {
+      p = (async () => {
+        const windowMs = 7 * 24 * 3600 * 1000;
+        const rows = this.opts.loadPreviousAgents ? await this.opts.loadPreviousAgents(tenantId, windowMs) : [];
+        const now = Date.now();
+        const pipe = this.redis.pipeline();
+        for (const row of rows) {
+          const ttl = windowMs - (now - row.at);
+          if (ttl > 0) pipe.set(this.store.key('prev', tenantId, row.callerNumber), row.agentId, 'PX', ttl, 'NX');
+        }
+        pipe.set(this.store.key('prev', tenantId, 'built'), String(now));
+        await pipe.exec();
+      })().finally(() => this.prevRebuilds.delete(tenantId));
+      this.prevRebuilds.set(tenantId, p);
+    }
+    await p;
+  }
+
+  private event(
+    type: QueueEventType,
+    e: { tenantId: string; callUuid: string; groupId?: string | undefined; agentId?: string | undefined; callerNumber?: string; at: number; waitMs?: number; talkMs?: number; detail?: Record<string, unknown> | null },
+  ): void {
+    this.opts.queueEvents?.push({
+      tenantId: e.tenantId,
+      type,
+      callUuid: e.callUuid,
+      groupId: e.groupId || null,
+      agentId: e.agentId || null,
+      callerNumber: e.callerNumber || null,
+      at: new Date(e.at),
+      waitMs: e.waitMs ?? null,
+      talkMs: e.talkMs ?? null,
+      detail: e.detail ?? null,
+    });
+  }
+
+  private fail(err: Error): void {
+    this.log?.error({ err }, 'acd error');
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+function deferred(): Deferred {
+  let resolve!: (o: CallOutcome) => void;
+  const promise = new Promise<CallOutcome>((r) => (resolve = r));
+  return { promise, resolve };
+}

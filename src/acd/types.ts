@@ -1,0 +1,144 @@
+// The ACD's public types: group configuration, the offer contract with the call layer, and engine events.
+import type { AcdStrategy, OverflowTarget, AgentEndpointType } from '../db/schema/acd.js';
+import type { AgentState, AgentTransition } from '../agents/states.js';
+
+export type { AcdStrategy, OverflowTarget, AgentEndpointType };
+
+export interface SkillGroupMember {
+  agentId: string;
+  /** 1-5 */
+  proficiency: number;
+  /** order for sequential and round-robin */
+  position: number;
+}
+
+/** Everything the routing needs to know about one skill group (queue). Stored in PostgreSQL, mirrored to Redis. */
+export interface SkillGroupConfig {
+  id: string;
+  tenantId: string;
+  name: string;
+  strategy: AcdStrategy;
+  priority: number;
+  agingRate: number;
+  vipBoost: number;
+  musicOnHold: string | null;
+  announceIntervalMs: number;
+  maxWaitMs: number | null;
+  overflowOnWait: OverflowTarget | null;
+  maxQueueLength: number | null;
+  overflowOnLength: OverflowTarget | null;
+  noAnswerTimeoutMs: number;
+  wrapUpMs: number;
+  previousAgentEnabled: boolean;
+  previousAgentWindowMs: number;
+  previousAgentWaitMs: number;
+  members: SkillGroupMember[];
+}
+
+/** How to reach the agent for this shift. Mobile offers need a key press (group_confirm_key) to accept. */
+export interface AgentEndpoint {
+  type: AgentEndpointType;
+  /** SIP extension or mobile number */
+  address: string;
+  /** carrier gateway for mobile numbers */
+  gateway?: string;
+  /** mobile: the key that accepts the call (default "1") */
+  confirmKey?: string;
+}
+
+export interface OfferedAgent {
+  agentId: string;
+  endpoint: AgentEndpoint;
+}
+
+/** What the agent's screen shows when the call is offered. The IVR/caller directory fill it at enqueue. */
+export interface ScreenPop {
+  callerNumber: string;
+  callerName?: string;
+  callerAddress?: string;
+  ivrPath?: string[];
+  previousCalls?: { at: string; agentId: string | null; summary?: string }[];
+  [key: string]: unknown;
+}
+
+export interface OfferRequest {
+  callUuid: string;
+  tenantId: string;
+  groupId: string;
+  agent: OfferedAgent;
+  /** ring-all: further agents rung at the same time; the first to answer gets the call */
+  alsoRing: OfferedAgent[];
+  /** originate_timeout for the agent leg */
+  timeoutMs: number;
+  screenPop: ScreenPop;
+  /** how long the caller has waited so far */
+  waitMs: number;
+  /** aborted when the caller hangs up or the ACD withdraws the offer: stop ringing the agent(s) */
+  signal: AbortSignal;
+}
+
+export type OfferResult =
+  | { outcome: 'answered'; agentId: string }
+  /** rang out (originate_timeout), or a mobile agent did not press the confirm key */
+  | { outcome: 'no_answer'; agentId?: string }
+  /** the agent declined (USER_BUSY / CALL_REJECTED) */
+  | { outcome: 'rejected'; agentId?: string }
+  /** the endpoint cannot be reached at all (USER_NOT_REGISTERED, gateway down) */
+  | { outcome: 'unreachable'; agentId?: string }
+  /** the caller hung up while the agent was being rung */
+  | { outcome: 'caller_gone' };
+
+/**
+ * Performs an offer the ACD decided on. Over ESL: originate the agent leg with originate_timeout (and
+ * group_confirm_key for mobile agents), then uuid_bridge it to the parked caller. Must always settle.
+ */
+export interface OfferExecutor {
+  offer(req: OfferRequest): Promise<OfferResult>;
+}
+
+export interface EnqueueRequest {
+  callUuid: string;
+  tenantId: string;
+  groupId: string;
+  callerNumber: string;
+  /** VIP callers get the group's vipBoost */
+  vip?: boolean;
+  /** extra priority from the IVR (e.g. a menu choice) */
+  priority?: number;
+  /** skip the caller→previous-agent lookup and prefer this agent */
+  preferredAgentId?: string;
+  screenPop?: ScreenPop;
+  /** keep an earlier arrival (overflow from another group keeps the caller's place in time) */
+  arrivalMs?: number;
+}
+
+export type EnqueueResult =
+  | { status: 'offered' }
+  | { status: 'queued'; position: number }
+  | { status: 'waiting_for_agent'; agentId: string; waitMs: number }
+  | { status: 'overflow'; target: OverflowTarget; reason: 'max_length' }
+  | { status: 'rejected'; reason: 'no_group' | 'duplicate' };
+
+/** How a queued call left the queue (resolves `AcdEngine.outcome(callUuid)` on the owner node). */
+export type CallOutcome =
+  | { outcome: 'answered'; agentId: string; waitMs: number }
+  | { outcome: 'overflow'; target: OverflowTarget; reason: 'max_wait' | 'max_length'; waitMs: number }
+  | { outcome: 'abandoned'; waitMs: number };
+
+export interface QueuePosition {
+  position: number;
+  estimatedWaitMs: number;
+}
+
+export interface AgentStateEvent extends AgentTransition {}
+
+export interface AcdEngineEvents {
+  agentState: [AgentStateEvent];
+  offer: [{ callUuid: string; tenantId: string; groupId: string; agentIds: string[]; decidedAt: number }];
+  callOutcome: [{ callUuid: string; tenantId: string } & CallOutcome];
+  /** a group's queue or ready agents changed (the WebSocket layer refreshes its stats) */
+  queueChanged: [{ tenantId: string; groupId: string }];
+  error: [Error];
+}
+
+export type { AgentState };
