@@ -3,3 +3,4 @@ export * from './core.js';
 export * from './ivr.js';
 export * from './acd.js';
 export * from './agents.js';
+export * from './calls.js';
