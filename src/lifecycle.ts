@@ -23,6 +23,9 @@ export class Lifecycle {
   private shutdown: Promise<void> | null = null;
   private readonly drainListeners = new Set<() => void>();
 
+  /** `reportMetric`: only the process-wide lifecycle sets the hotline_draining gauge */
+  constructor(private readonly opts: { reportMetric?: boolean } = {}) {}
+
   /** true once draining started: don't accept new calls on this node (answer them elsewhere / let them fall back) */
   get draining(): boolean {
     return this.drainingSince !== null;
@@ -36,14 +39,14 @@ export class Lifecycle {
   onDrain(name: string, fn: DrainHook): () => void {
     const entry = { name, fn };
     this.drainHooks.push(entry);
-    return () => void this.drainHooks.splice(this.drainHooks.indexOf(entry) >>> 0, 1);
+    return () => removeFrom(this.drainHooks, entry);
   }
 
   /** Resource to release at the end; hooks run in reverse order (last opened, first closed). */
   onClose(name: string, fn: CloseHook): () => void {
     const entry = { name, fn };
     this.closeHooks.push(entry);
-    return () => void this.closeHooks.splice(this.closeHooks.indexOf(entry) >>> 0, 1);
+    return () => removeFrom(this.closeHooks, entry);
   }
 
   /** Synchronous notification the moment draining starts (e.g. to stop offering calls to this node). */
@@ -60,7 +63,7 @@ export class Lifecycle {
 
   private async run({ timeoutMs, log, reason }: { timeoutMs: number; log?: Logger; reason?: string }): Promise<void> {
     this.drainingSince = new Date();
-    metrics.draining.set(1);
+    if (this.opts.reportMetric) metrics.draining.set(1);
     log?.warn({ reason, timeoutMs, hooks: this.drainHooks.map((h) => h.name) }, 'draining: no new calls on this node');
     for (const fn of this.drainListeners) {
       try {
@@ -121,6 +124,11 @@ export class Lifecycle {
   }
 }
 
+function removeFrom<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
@@ -132,4 +140,4 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /** The process-wide lifecycle: one CTI node per process. `lifecycle.draining` is what call intake checks. */
-export const lifecycle = new Lifecycle();
+export const lifecycle = new Lifecycle({ reportMetric: true });

@@ -52,7 +52,14 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
   await app.register(helmet, {
     // the API answers JSON; the only HTML is /docs, whose swagger-ui assets are same-origin
     contentSecurityPolicy: {
-      directives: { defaultSrc: ["'self'"], imgSrc: ["'self'", 'data:'], styleSrc: ["'self'", "'unsafe-inline'"], scriptSrc: ["'self'"] },
+      directives: {
+        defaultSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        scriptSrc: ["'self'"],
+        // on a plain-HTTP LAN deployment, upgrading sub-resources to https would break /docs
+        upgradeInsecureRequests: env.COOKIE_SECURE ? [] : null,
+      },
     },
   });
   await app.register(cookie);

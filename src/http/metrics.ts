@@ -3,7 +3,7 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 
 export const metricsRegistry = new Registry();
-collectDefaultMetrics({ register: metricsRegistry, prefix: 'hotline_process_' });
+collectDefaultMetrics({ register: metricsRegistry, prefix: 'hotline_' });
 
 export const metrics = {
   /** calls this node is tracking now (set by the call tracker) */

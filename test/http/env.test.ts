@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import fs from 'node:fs';
+import { loadEnv, envSchema, ConfigError } from '../../src/config/env.js';
+
+describe('environment', () => {
+  it('fails fast naming each bad variable', () => {
+    expect(() => loadEnv({ LOGIN_LOCK_MINUTES: 'soon', PORT: '99999' })).toThrow(ConfigError);
+    try {
+      loadEnv({ LOGIN_LOCK_MINUTES: 'soon', PORT: '99999', XML_CURL_SECRET: 'short' });
+    } catch (err) {
+      const msg = (err as Error).message;
+      expect(msg).toContain('LOGIN_LOCK_MINUTES');
+      expect(msg).toContain('PORT');
+      expect(msg).toContain('XML_CURL_SECRET');
+      expect(msg).not.toContain('DATABASE_URL');
+    }
+  });
+
+  it('has working defaults for the auth and directory settings', () => {
+    const env = loadEnv({});
+    expect(env.LOGIN_MAX_FAILURES).toBe(5);
+    expect(env.LOGIN_LOCK_MINUTES).toBe(15);
+    expect(env.XML_CURL_ALLOW_REMOTE).toBe(false);
+    expect(env.XML_CURL_SECRET).toBeUndefined();
+    expect(env.SIP_DEFAULT_TENANT).toBe('demo');
+  });
+
+  it('.env.example documents every variable of the schema, and parses', () => {
+    const text = fs.readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    const documented = new Set([...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    const missing = Object.keys(envSchema.shape).filter((k) => !documented.has(k));
+    expect(missing).toEqual([]);
+    const active = Object.fromEntries(
+      text
+        .split('\n')
+        .filter((l) => /^[A-Z][A-Z0-9_]+=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(() => loadEnv(active)).not.toThrow();
+  });
+});
