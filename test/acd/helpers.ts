@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
-import { AcdEngine, type AcdEngineOptions } from '../../src/acd/engine.js';
+import { AcdEngine, type AcdEngineOptions, type AdoptedCall } from '../../src/acd/engine.js';
 import type { OfferExecutor, OfferRequest, OfferResult, SkillGroupConfig, SkillGroupMember } from '../../src/acd/types.js';
 import { TEST_REDIS_URL, randomPrefix } from '../helpers/env.js';
 
@@ -58,6 +58,7 @@ export class FakeExecutor extends EventEmitter implements OfferExecutor {
 }
 
 export interface TestNode {
+  adopted: AdoptedCall[];
   engine: AcdEngine;
   executor: FakeExecutor;
   redis: Redis;
@@ -69,8 +70,9 @@ export async function startNode(prefix: string, nodeId = 'n1', extra: Partial<Ac
   const redis = new Redis(TEST_REDIS_URL);
   const sub = new Redis(TEST_REDIS_URL);
   const engine = new AcdEngine({ redis, subscriber: sub, prefix, nodeId, executor, missesBeforeNotReady: 2, ...extra });
-  await engine.start();
+  const adopted = await engine.start();
   return {
+    adopted,
     engine,
     executor,
     redis,
