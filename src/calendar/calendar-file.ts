@@ -3,7 +3,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseInterval, WEEKDAYS, type CalendarConfig } from './calendar.js';
 import { YamlPositions } from '../ivr/yaml-positions.js';
-import type { FlowIssue } from '../ivr/validate.js';
+import { yamlSyntaxIssues, type FlowIssue } from '../ivr/validate.js';
 
 const interval = z
   .string()
@@ -54,11 +54,7 @@ export function parseCalendarSource(file: string, source: string): { config?: Ca
   const lines = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const lp = e.linePos?.[0];
-      issues.push({ file, line: lp?.line ?? 1, column: lp?.col ?? 1, code: 'yaml-syntax', message: `YAML 语法错误 (${e.code}): ${e.message.split('\n')[0]}` });
-    }
-    return { issues };
+    return { issues: yamlSyntaxIssues(file, doc, lines) };
   }
   const pos = new YamlPositions(doc, lines);
   const parsed = calendarFileSchema.safeParse(doc.toJS(), { error: z.locales.zhCN().localeError });

@@ -3,7 +3,7 @@
 // Every issue carries file:line:column so `npm run flows:check` and the server's load errors point at the spot.
 import fs from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
 import {
   flowFileSchema,
@@ -37,6 +37,14 @@ export interface FlowIssue {
   column: number;
   code: IssueCode;
   message: string;
+}
+
+/** YAML parse errors with their line:column (the yaml package gives offsets; LineCounter turns them into lines). */
+export function yamlSyntaxIssues(file: string, doc: Document, lines: LineCounter): FlowIssue[] {
+  return doc.errors.map((e) => {
+    const lp = lines.linePos(e.pos[0]);
+    return { file, line: lp.line, column: lp.col, code: 'yaml-syntax' as const, message: `YAML 语法错误 (${e.code}): ${e.message.split('\n')[0]}` };
+  });
 }
 
 export function formatIssue(i: FlowIssue): string {
@@ -166,10 +174,7 @@ export function parseFlowSource(file: string, source: string, opts: ValidateOpti
     issues.push({ file, line: pos.line, column: pos.column, code, message });
   };
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const lp = e.linePos?.[0];
-      issues.push({ file, line: lp?.line ?? 1, column: lp?.col ?? 1, code: 'yaml-syntax', message: `YAML 语法错误 (${e.code}): ${e.message.split('\n')[0]}` });
-    }
+    issues.push(...yamlSyntaxIssues(file, doc, lines));
     return { file, issues };
   }
   const raw: unknown = doc.toJS();
@@ -355,10 +360,7 @@ export function parseEntryPointsSource(
     issues.push({ file, line: pos.line, column: pos.column, code, message });
   };
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) {
-      const lp = e.linePos?.[0];
-      issues.push({ file, line: lp?.line ?? 1, column: lp?.col ?? 1, code: 'yaml-syntax', message: `YAML 语法错误 (${e.code}): ${e.message.split('\n')[0]}` });
-    }
+    issues.push(...yamlSyntaxIssues(file, doc, lines));
     return { file, issues };
   }
   const parsed = entryPointsSchema.safeParse(doc.toJS(), { error: zhErrors });
