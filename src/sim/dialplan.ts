@@ -1,0 +1,100 @@
+// A small XML-dialplan stand-in: destination regex -> actions; inline dialplans; transfers; park_timeout.
+import type { SwitchCore } from './core.js';
+import type { Channel } from './channel.js';
+
+export interface DialplanAction {
+  app: string;
+  arg?: string;
+}
+export interface DialplanRule {
+  /** regex on Caller-Destination-Number */
+  match: RegExp | string;
+  actions: DialplanAction[];
+  /** context the rule belongs to (default: any) */
+  context?: string;
+}
+
+export const DEFAULT_RULES: DialplanRule[] = [
+  { match: /^12345$/, actions: [{ app: 'park' }] },
+  { match: /^96\d{3}$/, actions: [{ app: 'park' }] },
+];
+
+export class Dialplan {
+  rules: DialplanRule[];
+  constructor(private readonly core: SwitchCore, rules: DialplanRule[] = DEFAULT_RULES) {
+    this.rules = rules;
+    core.routeCall = (ch) => this.run(ch);
+  }
+
+  /** find the extension for the channel's destination and run its actions */
+  run(ch: Channel): void {
+    const dest = ch.profile.destination;
+    const ctx = ch.profile.context;
+    const rule = this.rules.find((r) => (!r.context || r.context === ctx) && (typeof r.match === 'string' ? new RegExp(r.match) : r.match).test(dest));
+    if (!rule) {
+      this.core.hangup(ch, 'NO_ROUTE_DESTINATION');
+      return;
+    }
+    this.runActions(ch, rule.actions);
+  }
+
+  /** execute actions one after the other; when they are exhausted the call is hung up (nothing follows) */
+  runActions(ch: Channel, actions: DialplanAction[], i = 0): void {
+    const core = this.core;
+    if (!ch.alive) return;
+    const a = actions[i];
+    if (!a) {
+      core.hangup(ch, 'NORMAL_CLEARING');
+      return;
+    }
+    core.execute(ch, a.app, expand(core, ch, a.arg ?? ''), () => {
+      // an app that left because the channel went elsewhere (transfer, bridge) ends this extension
+      if (ch.alive && !this.core.moved.has(ch)) this.runActions(ch, actions, i + 1);
+      this.core.moved.delete(ch);
+    });
+  }
+
+  /** "park:,playback:/x.wav" or "conference:tw-1@default" (inline dialplan) */
+  static parseInline(s: string): DialplanAction[] {
+    return s.split(',').filter(Boolean).map((part) => {
+      const i = part.indexOf(':');
+      return i < 0 ? { app: part.trim() } : { app: part.slice(0, i).trim(), arg: part.slice(i + 1) };
+    });
+  }
+
+  /** move an answered/parked channel to a new extension (uuid_transfer, park_timeout) */
+  transfer(ch: Channel, dest: string, dialplan = 'XML', context = ch.profile.context): void {
+    const core = this.core;
+    if (!ch.alive) return;
+    this.core.moved.add(ch);
+    core.stopAllApps(ch, 'transfer');
+    const br = core.bridges.get(ch);
+    if (br) core.endBridge(br, br.a === ch ? br.b : br.a, {});
+    ch.profile.transferMs = core.now();
+    ch.setVar('transfer_source', `${Math.floor(core.now() / 1000)}:uuid_transfer:${dest}/${context}/${dialplan}`);
+    if (dialplan === 'inline') {
+      core.setState(ch, 'CS_ROUTING');
+      core.setState(ch, 'CS_EXECUTE');
+      this.core.moved.delete(ch);
+      this.runActions(ch, Dialplan.parseInline(dest));
+      return;
+    }
+    ch.profile.destination = dest;
+    ch.profile.context = context;
+    const answered = ch.callState === 'ACTIVE';
+    ch.state = 'CS_ROUTING';
+    if (answered) core.setCallState(ch, 'RINGING');
+    core.setState(ch, 'CS_ROUTING');
+    ch.state = 'CS_EXECUTE';
+    if (answered) core.setCallState(ch, 'ACTIVE');
+    core.setState(ch, 'CS_EXECUTE');
+    this.core.moved.delete(ch);
+    this.run(ch);
+  }
+}
+
+/** ${var} expansion from channel then global variables (eval, dialplan args) */
+export function expand(core: SwitchCore, ch: Channel | undefined, s: string): string {
+  if (!s.includes('${') && !s.includes('$${')) return s;
+  return s.replace(/\$\$?\{([^}]+)\}/g, (_m, name: string) => ch?.getVar(name) ?? core.globals.get(name) ?? '');
+}
