@@ -44,9 +44,14 @@ export class Bridger {
   uuidBridge(a: Channel, b: Channel): void {
     const core = this.core;
     if (!a.alive || !b.alive) return;
+    // the partner shows up as Other-Leg-* as soon as the legs leave their apps
+    a.otherLeg = { type: 'originatee', channel: b };
+    b.otherLeg = { type: 'originator', channel: a };
     for (const x of [a, b]) {
+      const wasBridged = core.bridges.has(x);
       this.detach(x, x === a ? b : a);
-      core.setState(x, 'CS_HIBERNATE');
+      // a leg coming out of another bridge skips CS_HIBERNATE
+      if (!wasBridged) core.setState(x, 'CS_HIBERNATE');
       core.setState(x, 'CS_RESET');
       core.setState(x, 'CS_SOFT_EXECUTE');
     }
@@ -164,10 +169,17 @@ export class Bridger {
         const top = core.topApp(partner);
         if (top && top.name === 'playback') top.stop('break');
       }
-      core.fire(x, 'CHANNEL_UNHOLD');
-      core.later(20, () => {
-        if (x.alive && x.callState === 'UNHELD') core.setCallState(x, 'ACTIVE');
-      });
+      // a leg in the bridge's media loop (B side) reports UNHOLD before going ACTIVE one frame later;
+      // the A side (CS_SOFT_EXECUTE) goes ACTIVE at once
+      if (x.state === 'CS_EXCHANGE_MEDIA') {
+        core.fire(x, 'CHANNEL_UNHOLD');
+        core.later(20, () => {
+          if (x.alive && x.callState === 'UNHELD') core.setCallState(x, 'ACTIVE');
+        });
+      } else {
+        core.setCallState(x, 'ACTIVE');
+        core.fire(x, 'CHANNEL_UNHOLD');
+      }
       core.updateHearing(x);
     }
   }

@@ -411,14 +411,16 @@ export class SwitchCore {
     this.bridges.delete(br.b);
     br.a.partner = undefined;
     br.b.partner = undefined;
+    // a leg that is moving elsewhere (transfer, new bridge) does not follow the after-bridge rules
+    const keep = opts.keepOther || this.moved.has(other);
     if (leaving === br.a) {
       // A leaves: B goes first, then A's UNBRIDGE
-      if (!opts.keepOther && other.alive) this.hangupPartnerOf(other, br);
+      if (!keep && other.alive) this.hangupPartnerOf(other, br);
       this.fire(br.a, 'CHANNEL_UNBRIDGE', { pre: { 'Bridge-A-Unique-ID': br.a.uuid, 'Bridge-B-Unique-ID': br.b.uuid } });
       if (br.app && !br.app.finished) br.app.finish('_none_');
     } else {
       this.fire(br.a, 'CHANNEL_UNBRIDGE', { pre: { 'Bridge-A-Unique-ID': br.a.uuid, 'Bridge-B-Unique-ID': br.b.uuid } });
-      if (!opts.keepOther && other.alive) this.afterBridge(other, br);
+      if (!keep && other.alive) this.afterBridge(other, br);
     }
     this.updateHearing(br.a);
     this.updateHearing(br.b);

@@ -67,9 +67,14 @@ export class Dialplan {
     const core = this.core;
     if (!ch.alive) return;
     this.core.moved.add(ch);
-    core.stopAllApps(ch, 'transfer');
     const br = core.bridges.get(ch);
-    if (br) core.endBridge(br, br.a === ch ? br.b : br.a, {});
+    if (br) {
+      // the partner is hung up; this leg fires UNBRIDGE (if it is the A side) and moves on
+      const other = br.a === ch ? br.b : br.a;
+      if (other.alive) core.hangup(other, 'NORMAL_CLEARING');
+      else core.endBridge(br, other);
+    }
+    core.stopAllApps(ch, 'transfer');
     ch.profile.transferMs = core.now();
     ch.setVar('transfer_source', `${Math.floor(core.now() / 1000)}:uuid_transfer:${dest}/${context}/${dialplan}`);
     if (dialplan === 'inline') {

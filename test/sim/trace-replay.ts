@@ -94,7 +94,7 @@ export function loadTrace(file: string): Line[] {
 export function replay(file: string): ReplayResult {
   const lines = loadTrace(file);
   const meta = lines[0] as Extract<Line, { kind: 'meta' }>;
-  const emu = new Emulator({ clock: 'virtual', listen: false, heartbeatSec: 3 });
+  const emu = new Emulator({ clock: 'virtual', listen: false, heartbeatSec: 3, holdMusic: '/opt/fs-switch/sounds/moh.wav' });
   const clock = emu.clock as VirtualClock;
   const t0 = clock.now();
   const world = emu.world;
@@ -202,6 +202,12 @@ export function replay(file: string): ReplayResult {
       }
       case 'send': {
         sync();
+        // the client only sends after it saw the events it reacts to: let the emulator catch up first
+        const needed = [...line.raw.matchAll(UUID_RE)].map((m) => m[0]).filter((u) => traceSeen.has(u));
+        for (let waited = 0; waited < 2000 && needed.some((u) => !map.has(u)); waited += 5) {
+          clock.advance(5);
+          sync();
+        }
         let raw = line.raw;
         for (const m of raw.matchAll(/origination_uuid=([0-9a-f-]{36})/g)) if (!map.has(m[1]!)) premap(m[1]!);
         raw = raw.replace(UUID_RE, (u) => map.get(u) ?? u);
