@@ -3,8 +3,10 @@
 //
 // Protection: loopback callers only unless XML_CURL_ALLOW_REMOTE=true; when XML_CURL_SECRET is set the request
 // must carry it, as the basic-auth password (xml_curl's gateway-credentials "freeswitch:<secret>") or ?token=<secret>.
-// A remote caller always needs the secret. The SIP password is sent as an a1-hash, never in clear.
-import { createHash } from 'node:crypto';
+// A remote caller always needs the secret.
+// The SIP password is served as `password` rather than an a1-hash: an a1-hash is bound to the digest realm, and the
+// realm a phone uses (challenge-realm auto_from) need not be the domain FreeSWITCH looks up; the password works for
+// both, and an a1-hash would be just as good as the password to an eavesdropper on this loopback request anyway.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppContext } from '../app-context.js';
 import { findSipUser, tenantExists } from '../auth/users.js';
@@ -41,7 +43,6 @@ interface DirectoryUser {
 }
 
 export function directoryXml(u: DirectoryUser): string {
-  const a1 = createHash('md5').update(`${u.extension}:${u.domain}:${u.sipPassword}`).digest('hex');
   const e = xmlEscape;
   return `<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <document type="freeswitch/xml">
@@ -55,7 +56,7 @@ export function directoryXml(u: DirectoryUser): string {
           <users>
             <user id="${e(u.extension)}">
               <params>
-                <param name="a1-hash" value="${a1}"/>
+                <param name="password" value="${e(u.sipPassword)}"/>
                 <param name="allow-empty-password" value="false"/>
               </params>
               <variables>
@@ -105,7 +106,7 @@ export function freeswitchDirectoryRoutes(ctx: AppContext): FastifyPluginAsync {
           tags: ['freeswitch'],
           summary: 'mod_xml_curl directory binding (form-encoded, as FreeSWITCH sends it)',
           description:
-            'Answers the directory entry (a1-hash, caller id, hotline_tenant) of an agent phone, or the standard "not found" ' +
+            'Answers the directory entry (SIP password, caller id, hotline_tenant) of an agent phone, or the standard "not found" ' +
             'result. Loopback only unless XML_CURL_ALLOW_REMOTE=true; requires XML_CURL_SECRET (basic-auth password or ?token=) when set.',
           querystring: { type: 'object', properties: { token: { type: 'string', maxLength: 256 } } },
           consumes: ['application/x-www-form-urlencoded'],
