@@ -254,8 +254,9 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       await this.rebuildPreviousAgents(req.tenantId);
       r = await this.store.run('enqueue', Date.now(), args);
     }
-    this.process(r);
     if (r.kind === 'no_group' || r.kind === 'duplicate') return { status: 'rejected', reason: r.kind };
+    // the enqueue event is recorded before the offer it may have led to
+    this.event('enqueue', { tenantId: req.tenantId, callUuid: req.callUuid, groupId: req.groupId, callerNumber: req.callerNumber, at: now });
     this.meta.set(req.callUuid, {
       tenantId: req.tenantId,
       groupId: req.groupId,
@@ -265,7 +266,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       hops,
     });
     if (!this.waiters.has(req.callUuid)) this.waiters.set(req.callUuid, deferred());
-    this.event('enqueue', { tenantId: req.tenantId, callUuid: req.callUuid, groupId: req.groupId, callerNumber: req.callerNumber, at: now });
+    this.process(r);
     this.emit('queueChanged', { tenantId: req.tenantId, groupId: req.groupId });
 
     if (r.kind === 'full') {
