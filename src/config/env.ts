@@ -52,6 +52,12 @@ export const envSchema = z.object({
   XML_CURL_ALLOW_REMOTE: bool.default(false),
   /** tenant whose agents are served when the SIP domain does not name a tenant (e.g. the domain is an IP address) */
   SIP_DEFAULT_TENANT: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).default('demo'),
+  /** reverse proxies whose X-Forwarded-For is believed: "" none (default), "true" any, or addresses/CIDRs "10.0.0.1,10.0.1.0/24" */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .default('')
+    .transform((v): boolean | string[] => (v === '' || v === 'false' ? false : v === 'true' ? true : v.split(',').map((s) => s.trim()))),
   /** create the demo center and its users on first start (printing their credentials once) */
   SEED_DEMO_DATA: bool.default(true),
 });

@@ -39,6 +39,8 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
   const lifecycle = opts.lifecycle ?? processLifecycle;
   const app = Fastify({
     loggerInstance: ctx.log.child({ mod: 'http' }) as FastifyBaseLogger,
+    // request.ip (login rate limit, audit) is the client's, not the proxy's, only for the proxies named here
+    trustProxy: env.TRUST_PROXY,
     ajv: {
       // report unknown properties as a 400 naming them rather than silently dropping them
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
@@ -87,8 +89,8 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
 
   app.addHook('onRoute', (route) => {
     const methods = ([] as string[]).concat(route.method);
-    if (methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH') && !route.schema?.body && !route.url.startsWith('/docs')) {
-      ctx.log.warn({ url: route.url }, 'route without a body schema: bad input will not get a 400 naming the field');
+    if (methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH') && !route.schema && !route.url.startsWith('/docs')) {
+      ctx.log.warn({ url: route.url }, 'route without a schema: bad input will not get a 400 naming the field');
     }
   });
   app.addHook('onResponse', async (request, reply) => {

@@ -39,3 +39,11 @@ describe('environment', () => {
     expect(() => loadEnv(active)).not.toThrow();
   });
 });
+
+describe('TRUST_PROXY', () => {
+  it('is off by default and takes true or a list of proxies', () => {
+    expect(loadEnv({}).TRUST_PROXY).toBe(false);
+    expect(loadEnv({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(loadEnv({ TRUST_PROXY: '127.0.0.1, 10.0.0.0/24' }).TRUST_PROXY).toEqual(['127.0.0.1', '10.0.0.0/24']);
+  });
+});

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpApp } from '../../src/http/app.js';
-import { NOT_FOUND_XML } from '../../src/http/freeswitch-directory.js';
+import { NOT_FOUND_XML, directoryXml, isLoopback } from '../../src/http/freeswitch-directory.js';
 import { makeTestContext, createTestTenant, createTestUser, type TestContext, type TestUser } from './fixture.js';
 
 const SECRET = 'xml-curl-secret-for-tests';
@@ -114,5 +114,24 @@ describe('/freeswitch/directory', () => {
     const res = await app.inject({ method: 'POST', url: `/freeswitch/directory?token=${SECRET}`, headers: formHeaders, payload: form({ user: '1099', domain: 'pbx', action: 'sip_auth' }) });
     expect(res.body).toContain('<user id="1099">');
     expect(res.body).toContain('<variable name="effective_caller_id_name" value="新人"/>');
+  });
+
+  it('escapes every value it puts in the XML', () => {
+    const xml = directoryXml({
+      extension: '1001',
+      domain: 'demo',
+      sipPassword: 'a"b<c>&d',
+      displayName: `王<五>&"'`,
+      tenantId: 'demo',
+      userId: 'u',
+      loginId: 'l',
+    });
+    expect(xml).toContain('<param name="password" value="a&quot;b&lt;c&gt;&amp;d"/>');
+    expect(xml).toContain('value="王&lt;五&gt;&amp;&quot;&apos;"');
+  });
+
+  it('knows loopback addresses', () => {
+    for (const a of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1']) expect(isLoopback(a)).toBe(true);
+    for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '', undefined, '1127.0.0.1']) expect(isLoopback(a)).toBe(false);
   });
 });
