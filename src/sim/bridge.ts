@@ -57,6 +57,11 @@ export class Bridger {
     }
     if (!a.answered) core.answer(a);
     if (!b.answered) core.answer(b);
+    // an outbound B leg shows the A party's caller id from now on (as in `show channels`)
+    if (b.direction === 'outbound') {
+      b.profile.cidNumber = a.profile.cidNumber;
+      b.profile.cidName = a.profile.cidName;
+    }
     for (const [x, y] of [[a, b], [b, a]] as const) {
       x.setVar('current_application', 'uuid_bridge');
       x.setVar('current_application_data', y.uuid);
@@ -99,6 +104,8 @@ export class Bridger {
     const core = this.core;
     const a = run.ch;
     const wasAnswered = a.answered;
+    // a bridge started from park (sendmsg) returns there afterwards: the switch sets park_after_bridge
+    if (core.isParked(a)) a.setVar('park_after_bridge', 'true');
     if (wasAnswered) core.setCallState(a, 'RING_WAIT');
     let legs: OutboundLeg[] = [];
     let linked = false;
@@ -111,13 +118,15 @@ export class Bridger {
           if (r.ok) core.hangup(r.ch, 'ORIGINATOR_CANCEL');
           return;
         }
+        if (!a.alive) return;
         if (!r.ok) {
           a.setVar('originate_disposition', r.cause);
           a.setVar('DIALSTATUS', r.cause);
-          if (a.callState === 'RING_WAIT') core.setCallState(a, 'ACTIVE');
+          if (a.alive && a.callState === 'RING_WAIT') core.setCallState(a, 'ACTIVE');
           run.finish('_none_');
           return;
         }
+        a.otherLeg = { type: 'originatee', channel: r.ch };
         if (!a.answered) core.answer(a);
         if (a.callState === 'RING_WAIT') core.setCallState(a, 'ACTIVE');
         linked = true;
@@ -127,8 +136,8 @@ export class Bridger {
     });
     run.onStop((reason) => {
       if (!linked) {
-        for (const l of legs) l.cancel('ORIGINATOR_CANCEL');
         run.finish('_none_');
+        for (const l of legs) l.cancel('ORIGINATOR_CANCEL');
         return;
       }
       const br = core.bridges.get(a);

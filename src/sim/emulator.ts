@@ -115,7 +115,7 @@ export class Emulator {
     deps.bridgeApp = (run) => this.bridger.bridgeApp(run);
     this.conferences = new Conferences(core, this.originator, deps);
     this.eavesdrop = new Eavesdrop(core);
-    this.intercept = new Intercept(core, this.bridger);
+    this.intercept = new Intercept(core, this.bridger, this.originator);
     deps.conferenceApp = (run) => this.conferences.app(run);
     deps.eavesdropApp = (run) => this.eavesdrop.app(run);
     deps.interceptApp = (run) => this.intercept.app(run);

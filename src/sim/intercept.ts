@@ -2,11 +2,13 @@
 import type { AppRun, SwitchCore } from './core.js';
 import type { Channel } from './channel.js';
 import type { Bridger } from './bridge.js';
+import type { Originator } from './originate.js';
 
 export class Intercept {
   constructor(
     private readonly core: SwitchCore,
     private readonly bridger: Bridger,
+    private readonly orig: Originator,
   ) {}
 
   app(run: AppRun): void {
@@ -23,21 +25,40 @@ export class Intercept {
     }
     const t = target;
     if (t.direction === 'outbound' && !t.answered) {
-      // taking over a leg that is still ringing: whoever waits for it loses it, and the leg itself cannot
-      // be answered by us: it ends DESTINATION_OUT_OF_ORDER and we get ORIGINATOR_CANCEL
+      // taking over a leg that is still ringing: whoever waited for it loses it (PICKED_OFF / the originate
+      // gets ORIGINATOR_CANCEL); the bridge to an unanswered leg fails: the leg ends DESTINATION_OUT_OF_ORDER
+      // and the interceptor ORIGINATOR_CANCEL
+      const ctl = this.orig.pending.get(t);
+      ctl?.takeOver('ORIGINATOR_CANCEL');
       const aLeg = t.otherLeg?.channel;
-      if (aLeg && aLeg.alive) core.hangup(aLeg, 'PICKED_OFF');
-      const ctl = (t.owner as { outbound?: { cancel(c: string): void } } | undefined)?.outbound;
+      const fromBridgeApp = !!aLeg && aLeg !== me;
+      me.otherLeg = { type: 'originatee', channel: t };
+      t.otherLeg = { type: 'originator', channel: me };
+      core.setState(t, 'CS_PARK');
+      if (fromBridgeApp) {
+        core.fire(t, 'CHANNEL_PARK');
+        core.fire(t, 'CHANNEL_UNPARK');
+      }
+      core.setState(t, 'CS_HIBERNATE');
+      core.setState(t, 'CS_RESET');
+      core.setState(t, 'CS_SOFT_EXECUTE');
+      if (fromBridgeApp && aLeg.alive) core.hangup(aLeg, 'PICKED_OFF');
+      core.moved.add(me);
+      run.finish('_none_');
+      core.moved.delete(me);
+      core.setState(me, 'CS_HIBERNATE');
+      core.setState(me, 'CS_RESET');
+      core.setState(me, 'CS_SOFT_EXECUTE');
       core.later(20, () => {
-        if (ctl) ctl.cancel('ORIGINATOR_CANCEL');
+        ctl?.reportWithheld();
         if (t.alive) core.hangup(t, 'DESTINATION_OUT_OF_ORDER');
-        run.finish('_none_');
         if (me.alive) core.hangup(me, 'ORIGINATOR_CANCEL');
       });
-      run.onStop(() => run.finish('_none_'));
       return;
     }
     // the target's partner (or the leg it is ringing) is picked off, then we are bridged to the target
+    me.otherLeg = { type: 'originatee', channel: t };
+    t.otherLeg = { type: 'originator', channel: me };
     const pending = this.pendingLegOf(t);
     const partner = t.partner;
     if (pending && pending.alive) core.hangup(pending, 'PICKED_OFF');

@@ -107,6 +107,31 @@ export class OutboundLeg {
 
   /** the A side gave up (caller hung up while the B-leg rang) */
   cancel(cause = 'ORIGINATOR_CANCEL'): void {
+    if (this.takenOver) return;
+    this.fail(cause);
+  }
+
+  /** somebody else (intercept) took the leg: the originate reports `cause`, the leg itself stays */
+  takenOver = false;
+  takeOver(cause = 'ORIGINATOR_CANCEL'): void {
+    this.takenOver = true;
+    if (this.done) return;
+    this.done = true;
+    this.core.clock.clearTimeout(this.timeout);
+    this.core.clock.clearTimeout(this.confirmTimer);
+    this.core.dtmfInterceptors.delete(this.ch);
+    this.reportLater = cause;
+  }
+  /** deliver a result withheld by takeOver */
+  reportWithheld(): void {
+    if (this.reportLater) this.opts.onResult({ ok: false, cause: this.reportLater });
+    this.reportLater = undefined;
+  }
+  private reportLater?: string;
+
+  /** the switch hung the leg up itself (uuid_kill, intercept PICKED_OFF, hupall) before it was answered */
+  hungUp(cause: string): void {
+    if (this.done) return;
     this.fail(cause);
   }
 
@@ -166,12 +191,16 @@ export class OutboundLeg {
 }
 
 export class Originator {
+  /** outbound legs by channel (for pickups and hang-ups that come from the switch side) */
+  readonly pending = new WeakMap<Channel, OutboundLeg>();
   constructor(
     private readonly core: SwitchCore,
     private readonly dir: Directory,
     private readonly media: MediaLibrary,
     public world: WorldPort,
-  ) {}
+  ) {
+    core.onHangupHooks.add((ch) => this.pending.get(ch)?.hungUp(ch.hangupCause ?? 'NORMAL_CLEARING'));
+  }
 
   /** Start legs for a dial string; result reported once (first answer wins). */
   dial(dialString: string, opts: OriginateOptions): OutboundLeg[] {
@@ -207,6 +236,10 @@ export class Originator {
       legVars.set('dialed_domain', this.dir.domain);
       for (const k in u.vars) legVars.set(k, u.vars[k]!);
       legVars.set('originate_endpoint', 'user');
+      if (opts.aLeg) {
+        opts.aLeg.setVar('dialed_user', user);
+        opts.aLeg.setVar('dialed_domain', this.dir.domain);
+      }
     } else if ((m = /^sofia\/gateway\/([^/\s]+)\/(\S+)$/.exec(ep))) {
       const gw = m[1]!;
       if (!this.world.hasGateway(gw)) return this.failEarly(opts, 'INVALID_GATEWAY', true);
@@ -257,6 +290,9 @@ export class Originator {
     for (const [k, val] of vars) v.set(k, val);
     if (presence) v.set('presence_id', presence);
     v.set('originate_early_media', 'false');
+    // B legs of the bridge app inherit the A leg's after-bridge behaviour
+    const pab = opts.aLeg?.vars.get('park_after_bridge');
+    if (pab) v.set('park_after_bridge', pab);
     core.register(ch);
     core.fire(ch, 'CHANNEL_OUTGOING', { vars: false });
     core.setState(ch, 'CS_INIT');
@@ -267,6 +303,7 @@ export class Originator {
     const timeoutSec = Number.parseInt(vars.get('originate_timeout') ?? vars.get('call_timeout') ?? '60', 10) || 60;
     const ctl = new OutboundLeg(core, ch, target, opts, this.media, core.now(), timeoutSec);
     ch.owner = undefined;
+    this.pending.set(ch, ctl);
     this.world.offer(ch, target, ctl);
     return [ctl];
   }
