@@ -47,6 +47,7 @@ end
 
 local function effPriority(callKey, aging)
   local v = redis.call('HMGET', callKey, 'p', 'arr')
+  if not v[1] or not v[2] then return nil, nil end
   return tonumber(v[1]) + aging * (NOW - tonumber(v[2])) / 1000, tonumber(v[2])
 end
 
@@ -194,8 +195,11 @@ local function matchAgent(a)
   for _, g in ipairs(redis.call('HKEYS', K('agt', a, 'grp'))) do
     local aging = tonumber(redis.call('HGET', K('grp', g), 'aging') or '0') or 0
     for _, callId in ipairs(redis.call('ZRANGE', K('grp', g, 'q'), 0, 7)) do
-      if not missed(callId, a) then
-        local eff, arr = effPriority(K('call', callId), aging)
+      local eff, arr = effPriority(K('call', callId), aging)
+      if not eff then
+        -- a queue entry without its call (should not happen): drop it rather than fail every match
+        redis.call('ZREM', K('grp', g, 'q'), callId)
+      elseif not missed(callId, a) then
         if not best or eff > bestEff or (eff == bestEff and arr < bestArr) then
           best, bestEff, bestArr = callId, eff, arr
         end
