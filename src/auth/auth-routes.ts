@@ -49,7 +49,9 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
   const ttlMs = env.SESSION_TTL_HOURS * 3_600_000;
 
   function setSessionCookies(reply: FastifyReply, token: string, csrfToken: string): void {
-    const common = { path: '/', sameSite: 'strict' as const, secure: env.COOKIE_SECURE, maxAge: ttlMs / 1000 };
+    // browser-session cookies (no max-age): closing the browser on a shared desk ends the login there;
+    // the server-side expiry (SESSION_TTL_HOURS after last use) still applies
+    const common = { path: '/', sameSite: 'strict' as const, secure: env.COOKIE_SECURE };
     reply.setCookie(SESSION_COOKIE, token, { ...common, httpOnly: true });
     reply.setCookie(CSRF_COOKIE, csrfToken, { ...common, httpOnly: false });
   }
@@ -130,6 +132,9 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
         if (user.disabled) throw new HttpError(403, 'account_disabled', '账号已停用，请联系管理员');
         if (user.failedLogins > 0) await clearFailedLogins(db, user.id);
 
+        // a login from a browser that still holds a session replaces it (e.g. shift change on a locked desk)
+        const previous = request.authVia === 'cookie' ? request.authSession : null;
+        if (previous) await deleteSession(db, previous.user.tenantId, previous.tokenHash);
         const session = await createSession(db, user, ttlMs, { ip: request.ip, userAgent: request.headers['user-agent'] });
         await writeAudit(db, { tenantId: user.tenantId, userId: user.id, action: 'auth.login', target: user.id, details: { ip: request.ip } }, log);
         setSessionCookies(reply, session.token, session.csrfToken);

@@ -23,8 +23,8 @@ declare module 'fastify' {
   }
 }
 
-/** Routes a locked (lock-screen) session may still call. */
-const ALLOWED_WHEN_LOCKED = new Set(['/auth/unlock', '/auth/logout']);
+/** Routes a locked (lock-screen) session may still call: unlock, or leave (log out / another user logs in). */
+const ALLOWED_WHEN_LOCKED = new Set(['/auth/unlock', '/auth/logout', '/auth/login']);
 /** Cookie requests that need no CSRF token: logging in (a stale cookie may be present; SameSite=Strict covers it). */
 const CSRF_EXEMPT = new Set(['/auth/login']);
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);

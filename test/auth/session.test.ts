@@ -80,6 +80,19 @@ describe('logout and lock screen', () => {
     expect((await app.inject({ method: 'GET', url: '/auth/me', headers: s.bearer })).statusCode).toBe(200);
   });
 
+  it('on a locked desk another user can still log in (shift change)', async () => {
+    const first = await createTestUser(t.ctx, tenantId, 'agent');
+    const next = await createTestUser(t.ctx, tenantId, 'agent');
+    const s = await login(app, first.loginId, first.password);
+    await app.inject({ method: 'POST', url: '/auth/lock', headers: { cookie: s.cookie, 'x-csrf-token': s.csrfToken } });
+    const res = await app.inject({ method: 'POST', url: '/auth/login', headers: { cookie: s.cookie }, payload: { loginId: next.loginId, password: next.password } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().user.loginId).toBe(next.loginId);
+    const cookie = res.cookies.find((c) => c.name === 'hotline_session')!;
+    expect(cookie.maxAge).toBeUndefined(); // a browser-session cookie
+    expect(await authenticateToken(t.ctx.db, s.token)).toBeNull(); // the locked session it replaced is gone
+  });
+
   it('5 wrong unlock passwords lock the account and end its sessions', async () => {
     const u = await createTestUser(t.ctx, tenantId, 'agent');
     const s = await login(app, u.loginId, u.password);
