@@ -1,6 +1,7 @@
 // The process's Prometheus registry, served at /metrics. Other modules import the metrics below and feed them
 // (the ESL layer: events, command latency, reconnects, connected; the call layer: live calls).
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { EslMetrics } from '../esl/metrics.js';
 
 export const metricsRegistry = new Registry();
 collectDefaultMetrics({ register: metricsRegistry, prefix: 'hotline_' });
@@ -23,8 +24,8 @@ export const metrics = {
   /** bgapi/api round trip, from send to the job's result */
   eslCommandSeconds: new Histogram({
     name: 'hotline_esl_command_duration_seconds',
-    help: 'ESL command latency (bgapi send to BACKGROUND_JOB result), by node, command and outcome',
-    labelNames: ['node', 'command', 'outcome'] as const,
+    help: 'ESL command latency (send to final reply, e.g. bgapi to BACKGROUND_JOB), by node, kind and outcome',
+    labelNames: ['node', 'kind', 'outcome'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [metricsRegistry],
   }),
@@ -41,6 +42,12 @@ export const metrics = {
     labelNames: ['node'] as const,
     registers: [metricsRegistry],
   }),
+  eslMalformedFrames: new Counter({
+    name: 'hotline_esl_malformed_frames_total',
+    help: 'ESL frames that could not be parsed and were skipped, by FreeSWITCH node',
+    labelNames: ['node'] as const,
+    registers: [metricsRegistry],
+  }),
   httpRequestSeconds: new Histogram({
     name: 'hotline_http_request_duration_seconds',
     help: 'HTTP request duration by method, route pattern and status code',
@@ -54,4 +61,13 @@ export const metrics = {
     help: 'Whether this node is draining (1) and takes no new calls',
     registers: [metricsRegistry],
   }),
+};
+
+/** The ESL layer's metrics hook (EslNode/EslCluster `metrics` option) feeding the metrics above. */
+export const eslMetrics: EslMetrics = {
+  eventReceived: (node, event) => metrics.eslEvents.inc({ node, event }),
+  commandDone: (node, kind, seconds, outcome) => metrics.eslCommandSeconds.observe({ node, kind, outcome }, seconds),
+  reconnected: (node) => metrics.eslReconnects.inc({ node }),
+  connectionUp: (node, up) => metrics.eslConnected.set({ node }, up ? 1 : 0),
+  malformedFrame: (node) => metrics.eslMalformedFrames.inc({ node }),
 };

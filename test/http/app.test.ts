@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { buildHttpApp } from '../../src/http/app.js';
-import { metrics } from '../../src/http/metrics.js';
+import { metrics, eslMetrics } from '../../src/http/metrics.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { requireRole, currentUser } from '../../src/auth/guard.js';
 import { makeTestContext, createTestTenant, createTestUser, login, type TestContext } from './fixture.js';
@@ -83,17 +83,19 @@ describe('/healthz', () => {
 describe('/metrics', () => {
   it('exposes the CTI metrics in Prometheus format', async () => {
     metrics.liveCalls.set({ node: 'test-node' }, 3);
-    metrics.eslEvents.inc({ node: 'fs1', event: 'CHANNEL_ANSWER' });
-    metrics.eslCommandSeconds.observe({ node: 'fs1', command: 'uuid_bridge', outcome: 'ok' }, 0.012);
-    metrics.eslReconnects.inc({ node: 'fs1' });
+    // fed through the ESL layer's hook interface
+    eslMetrics.eventReceived('fs1', 'CHANNEL_ANSWER');
+    eslMetrics.commandDone('fs1', 'bgapi', 0.012, 'ok');
+    eslMetrics.reconnected('fs1');
+    eslMetrics.connectionUp('fs1', true);
     const res = await app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toContain('text/plain');
     expect(res.body).toContain('hotline_live_calls{node="test-node"} 3');
     expect(res.body).toContain('hotline_esl_events_total{node="fs1",event="CHANNEL_ANSWER"} 1');
-    expect(res.body).toContain('hotline_esl_command_duration_seconds_bucket{le="0.025",node="fs1",command="uuid_bridge",outcome="ok"} 1');
+    expect(res.body).toContain('hotline_esl_command_duration_seconds_bucket{le="0.025",node="fs1",kind="bgapi",outcome="ok"} 1');
     expect(res.body).toContain('hotline_esl_reconnects_total{node="fs1"} 1');
-    expect(res.body).toContain('hotline_esl_connected');
+    expect(res.body).toContain('hotline_esl_connected{node="fs1"} 1');
     expect(res.body).toContain('hotline_process_cpu_user_seconds_total');
     expect(res.body).toMatch(/hotline_http_request_duration_seconds_count\{method="GET",route="\/healthz",status="200"\} \d+/);
   });
