@@ -219,9 +219,12 @@ export class ApiCommands {
           core.bridges.delete(br.b);
           ch.partner = undefined;
           partner.partner = undefined;
+          const prevA = ch.profile.destination;
+          const prevB = partner.profile.destination;
+          ch.profile.destination = dest;
           core.fire(br.a, 'CHANNEL_UNBRIDGE', { pre: { 'Bridge-A-Unique-ID': br.a.uuid, 'Bridge-B-Unique-ID': br.b.uuid } });
-          dialplan.transfer(ch, dest, dp, ctx);
-          dialplan.transfer(partner, dest, dp, ctx);
+          dialplan.transfer(ch, dest, dp, ctx, prevA);
+          dialplan.transfer(partner, dest, dp, ctx, prevB);
           return;
         }
         dialplan.transfer(which === 'bleg' && partner ? partner : ch, dest, dp, ctx);

@@ -65,6 +65,8 @@ export class Channel {
   held = false;
   /** free slot for the owner of the leg (world endpoint, originate job ...) */
   owner?: unknown;
+  /** destination the leg was created with (conference member events show it after transfers) */
+  firstDestination?: string;
 
   constructor(
     readonly uuid: string,
@@ -122,8 +124,9 @@ export class Channel {
   }
 
   /** Caller-* and Other-Leg-* blocks */
-  profiles(h: Headers): void {
-    profileHeaders(h, 'Caller-', this.profile, this.uuid, this.name, this.direction, true);
+  profiles(h: Headers, original = false): void {
+    const p = original && this.firstDestination !== undefined ? { ...this.profile, destination: this.firstDestination } : this.profile;
+    profileHeaders(h, 'Caller-', p, this.uuid, this.name, this.direction, true);
     const o = this.otherLeg;
     if (o) profileHeaders(h, 'Other-Leg-', o.channel.profile, o.channel.uuid, o.channel.name, o.channel.direction, false);
   }

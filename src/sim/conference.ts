@@ -92,8 +92,8 @@ export class Conferences {
     h['Energy-Level'] = '100';
     h['Current-Energy'] = '0';
     if (extra['New-ID']) h['New-ID'] = extra['New-ID'];
-    else h.Action = action;
-    if (extra['New-ID']) h.Action = action;
+    h.Action = action;
+    m.ch.profiles(h, true);
     this.core.emit(new EslEvent('CUSTOM', h, undefined, 'conference::maintenance'));
   }
 

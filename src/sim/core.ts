@@ -143,6 +143,7 @@ export class SwitchCore {
 
   // ---- channel life cycle ------------------------------------------------------------------------
   register(ch: Channel): void {
+    ch.firstDestination = ch.profile.destination;
     this.channels.set(ch.uuid, ch);
     this.sessionsSinceStartup++;
     if (this.channels.size > this.sessionPeak) this.sessionPeak = this.channels.size;

@@ -63,10 +63,12 @@ export class Dialplan {
   }
 
   /** move an answered/parked channel to a new extension (uuid_transfer, park_timeout) */
-  transfer(ch: Channel, dest: string, dialplan = 'XML', context = ch.profile.context): void {
+  transfer(ch: Channel, dest: string, dialplan = 'XML', context = ch.profile.context, prevDest = ch.profile.destination): void {
     const core = this.core;
     if (!ch.alive) return;
-    this.core.moved.add(ch);
+    core.moved.add(ch);
+    // a transfer starts a new caller profile with the new destination (an inline one only while routing)
+    ch.profile.destination = dest;
     const br = core.bridges.get(ch);
     if (br) {
       // the partner is hung up; this leg fires UNBRIDGE (if it is the A side) and moves on
@@ -77,24 +79,24 @@ export class Dialplan {
     core.stopAllApps(ch, 'transfer');
     ch.profile.transferMs = core.now();
     ch.setVar('transfer_source', `${Math.floor(core.now() / 1000)}:uuid_transfer:${dest}/${context}/${dialplan}`);
-    if (dialplan === 'inline') {
-      core.setState(ch, 'CS_ROUTING');
-      core.setState(ch, 'CS_EXECUTE');
-      this.core.moved.delete(ch);
-      this.runActions(ch, Dialplan.parseInline(dest));
-      return;
+    if (dialplan !== 'inline') ch.profile.context = context;
+    if (ch.direction === 'outbound') {
+      // an outbound leg shows its original caller id again
+      ch.profile.cidNumber = ch.profile.origCidNumber ?? ch.profile.cidNumber;
+      ch.profile.cidName = undefined;
     }
-    ch.profile.destination = dest;
-    ch.profile.context = context;
-    const answered = ch.callState === 'ACTIVE';
+    // an answered inbound leg passes through RINGING while it is routed again
+    const flip = ch.callState === 'ACTIVE' && ch.direction === 'inbound';
     ch.state = 'CS_ROUTING';
-    if (answered) core.setCallState(ch, 'RINGING');
+    if (flip) core.setCallState(ch, 'RINGING');
     core.setState(ch, 'CS_ROUTING');
+    if (dialplan === 'inline') ch.profile.destination = prevDest;
     ch.state = 'CS_EXECUTE';
-    if (answered) core.setCallState(ch, 'ACTIVE');
+    if (flip) core.setCallState(ch, 'ACTIVE');
     core.setState(ch, 'CS_EXECUTE');
-    this.core.moved.delete(ch);
-    this.run(ch);
+    core.moved.delete(ch);
+    if (dialplan === 'inline') this.runActions(ch, Dialplan.parseInline(dest));
+    else this.run(ch);
   }
 }
 

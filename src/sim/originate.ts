@@ -76,6 +76,10 @@ export class OutboundLeg {
     this.answered = true;
     if (ch.callState === 'DOWN') this.ring();
     core.answer(ch);
+    if (this.target.kind === 'gateway' && !ch.vars.has('origination_caller_id_number')) {
+      ch.profile.cidNumber = this.target.number;
+      ch.profile.cidName = this.target.number;
+    }
     if (this.target.kind === 'user') {
       // the caller id flips to the answering user (channel_cid_flipped)
       ch.profile.cidNumber = this.target.number;
@@ -145,14 +149,24 @@ export class OutboundLeg {
       const len = info && Number.isFinite(info.ms) ? info.ms : 0;
       if (file) core.fire(ch, 'PLAYBACK_START', { post: { 'Playback-File-Path': file } });
       let stopped = false;
+      const started = core.now();
+      const setPlayed = (): void => {
+        const ms = Math.round(Math.min(len, core.now() - started));
+        ch.setVar('playback_last_offset_pos', String(ms * 8));
+        ch.setVar('playback_seconds', String(Math.floor(ms / 1000)));
+        ch.setVar('playback_ms', String(ms));
+        ch.setVar('playback_samples', String(ms * 8));
+      };
       this.confirmStop = () => {
         if (stopped) return;
         stopped = true;
+        setPlayed();
         if (file) core.fire(ch, 'PLAYBACK_STOP', { post: { 'Playback-File-Path': file, 'Playback-Status': 'break' } });
       };
       this.confirmTimer = core.later(len, () => {
         if (!stopped && file) {
           stopped = true;
+          setPlayed();
           core.fire(ch, 'PLAYBACK_STOP', { post: { 'Playback-File-Path': file, 'Playback-Status': 'done' } });
         }
         this.confirmTimer = core.later(5000, play);
@@ -161,6 +175,7 @@ export class OutboundLeg {
     core.dtmfInterceptors.set(ch, (d) => {
       if (this.done) return false;
       if (d === want.key) {
+        ch.setVar('read_result', 'success');
         core.clock.clearTimeout(this.confirmTimer);
         this.confirmStop?.();
         core.dtmfInterceptors.delete(ch);
@@ -182,6 +197,7 @@ export class OutboundLeg {
   private fail(cause: string, fromFarEnd = false): void {
     if (this.done) return;
     this.done = true;
+    if (this.confirmWanted && this.answered) this.ch.setVar('read_result', 'failure');
     this.core.clock.clearTimeout(this.timeout);
     this.core.clock.clearTimeout(this.confirmTimer);
     this.core.dtmfInterceptors.delete(this.ch);
