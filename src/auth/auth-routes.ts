@@ -117,6 +117,7 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
         const user = await findUserForLogin(db, loginId);
         if (!user) {
           await burnPasswordCheck(password);
+          log.warn({ ip: request.ip }, 'login failed: unknown login id');
           throw invalidCredentials();
         }
         if (user.lockedUntil && user.lockedUntil > new Date()) throw accountLocked(user.lockedUntil);

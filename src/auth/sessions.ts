@@ -142,3 +142,9 @@ export async function recordFailedLogin(db: Db, userId: string, maxFailures: num
 export async function clearFailedLogins(db: Db, userId: string): Promise<void> {
   await db.update(users).set({ failedLogins: 0, lockedUntil: null }).where(eq(users.id, userId));
 }
+
+/** Deletes every expired session (all tenants: housekeeping, not a user query). Returns how many went. */
+export async function purgeExpiredSessions(db: Db): Promise<number> {
+  const gone = await db.delete(sessions).where(lt(sessions.expiresAt, new Date())).returning({ tokenHash: sessions.tokenHash });
+  return gone.length;
+}

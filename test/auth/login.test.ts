@@ -81,6 +81,18 @@ describe('login', () => {
     await login(app, u.loginId, u.password);
   });
 
+  it('counts concurrent wrong passwords exactly (one statement per failure)', async () => {
+    const u = await createTestUser(t.ctx, tenantId, 'agent');
+    const codes = await Promise.all(
+      Array.from({ length: 4 }, () => app.inject({ method: 'POST', url: '/auth/login', payload: { loginId: u.loginId, password: 'parallel1x' } })),
+    );
+    expect(codes.map((r) => r.statusCode)).toEqual([401, 401, 401, 401]);
+    const [row] = await t.ctx.db.select().from(users).where(eq(users.id, u.id));
+    expect(row!.failedLogins).toBe(4);
+    const fifth = await app.inject({ method: 'POST', url: '/auth/login', payload: { loginId: u.loginId, password: 'parallel1x' } });
+    expect(fifth.statusCode).toBe(423);
+  });
+
   it('a successful login resets the failure count', async () => {
     const u = await createTestUser(t.ctx, tenantId, 'agent');
     for (let i = 0; i < 4; i++) await app.inject({ method: 'POST', url: '/auth/login', payload: { loginId: u.loginId, password: 'wrongxx1' } });

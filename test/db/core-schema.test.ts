@@ -111,3 +111,17 @@ describe('ensureDemoData', () => {
     }
   });
 });
+
+describe('sessions housekeeping', () => {
+  it('purges expired sessions only', async () => {
+    const { purgeExpiredSessions, authenticateToken, createSession } = await import('../../src/auth/sessions.js');
+    const a = await createTestTenant(t.ctx);
+    const u = await createUser(t.ctx.db, a, { loginId: uniq('p'), displayName: 'p', role: 'agent', password: 'abc12345', extension: '7001' });
+    const live = await createSession(t.ctx.db, u, 60_000);
+    const dead = await createSession(t.ctx.db, u, -1000);
+    expect(await authenticateToken(t.ctx.db, dead.token)).toBeNull();
+    expect(await purgeExpiredSessions(t.ctx.db)).toBeGreaterThanOrEqual(1);
+    expect(await t.ctx.db.select().from(sessions).where(eq(sessions.tokenHash, dead.tokenHash))).toEqual([]);
+    expect((await authenticateToken(t.ctx.db, live.token))!.user.userId).toBe(u.id);
+  });
+});
