@@ -1,0 +1,201 @@
+// /agents: the agent commands as REST (the WebSocket offers the same), supervisors forcing a state, and the
+// per-day state totals (not-ready time by reason, seed 002 (6)).
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppContext } from '../app-context.js';
+import { errorBodySchema, HttpError, notFound, badRequest } from '../http/errors.js';
+import { requireRole, currentUser } from '../auth/guard.js';
+import type { AcdEngine, AgentSnapshot } from '../acd/engine.js';
+import { resolveEndpoint } from '../acd/groups.js';
+import { stateTotalsForDay } from './state-log.js';
+import { AGENT_STATES } from './states.js';
+
+const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema };
+const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
+const reasonSchema = { type: 'string', minLength: 1, maxLength: 16 } as const;
+
+const snapshotSchema = {
+  type: 'object',
+  properties: {
+    agentId: { type: 'string' },
+    state: { type: 'string', enum: [...AGENT_STATES] },
+    reason: { type: 'string' },
+    since: { type: ['integer', 'null'] },
+    callUuid: { type: ['string', 'null'] },
+    callsToday: { type: 'integer' },
+    misses: { type: 'integer' },
+    pendingNotReady: { type: ['string', 'null'] },
+    endpoint: { type: ['object', 'null'], additionalProperties: true },
+    groups: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+const signedOut = (agentId: string): AgentSnapshot => ({
+  agentId, tenantId: '', state: 'logged_out', reason: '', since: null, callUuid: null, callsToday: 0, misses: 0, endpoint: null, pendingNotReady: null, groups: [],
+});
+
+function refuse(kind: string): never {
+  if (kind === 'logged_out') throw new HttpError(409, 'not_signed_in', '请先签入');
+  if (kind === 'phone_offline') throw new HttpError(409, 'phone_offline', '话机未注册，无法置闲');
+  if (kind === 'busy') throw new HttpError(409, 'agent_busy', '通话中，不能签出');
+  throw new HttpError(409, 'invalid_state', '当前状态下不能执行此操作');
+}
+
+export interface AgentRoutesDeps {
+  engine: AcdEngine;
+}
+
+export function agentRoutes(ctx: AppContext, deps: AgentRoutesDeps): FastifyPluginAsync {
+  const { db, pool } = ctx;
+  const { engine } = deps;
+  const agentsOnly = requireRole('agent', 'supervisor');
+  const supervisors = requireRole('supervisor', 'admin');
+
+  /** the agent's live state, but only within the caller's tenant */
+  async function snapshot(tenantId: string, agentId: string): Promise<AgentSnapshot> {
+    const s = await engine.agent(agentId);
+    if (s && s.tenantId !== tenantId) throw notFound('agent_not_found', '座席不存在');
+    return s ?? signedOut(agentId);
+  }
+
+  return async (app) => {
+    app.get('/agents/me/state', {
+      onRequest: agentsOnly,
+      schema: { tags: ['agents'], summary: 'My current state', response: { 200: snapshotSchema, ...errors } },
+    }, async (request) => {
+      const u = currentUser(request);
+      return snapshot(u.tenantId, u.userId);
+    });
+
+    app.post<{ Body: { endpointId?: string } }>('/agents/me/sign-in', {
+      onRequest: agentsOnly,
+      schema: {
+        tags: ['agents'],
+        summary: "Sign in (签入) with the phone chosen for this shift (default: the agent's default phone or desk extension)",
+        body: { type: ['object', 'null'], properties: { endpointId: { type: 'string', format: 'uuid' } }, additionalProperties: false },
+        response: { 200: snapshotSchema, ...errors },
+      },
+    }, async (request) => {
+      const u = currentUser(request);
+      const endpoint = await resolveEndpoint(db, u.tenantId, u.userId, request.body?.endpointId);
+      if (!endpoint) throw badRequest('endpointId', '没有可用的话机，请联系管理员配置');
+      await engine.login(u.userId, u.tenantId, endpoint);
+      return snapshot(u.tenantId, u.userId);
+    });
+
+    app.post('/agents/me/sign-out', {
+      onRequest: agentsOnly,
+      schema: { tags: ['agents'], summary: 'Sign out (签出)', response: { 200: snapshotSchema, ...errors } },
+    }, async (request) => {
+      const u = currentUser(request);
+      const kind = await engine.logout(u.userId);
+      if (kind !== 'ok') refuse(kind);
+      return snapshot(u.tenantId, u.userId);
+    });
+
+    app.post('/agents/me/ready', {
+      onRequest: agentsOnly,
+      schema: { tags: ['agents'], summary: 'Ready (置闲); during a call it cancels a pending not-ready', response: { 200: snapshotSchema, ...errors } },
+    }, async (request) => {
+      const u = currentUser(request);
+      const kind = await engine.setReady(u.userId);
+      if (kind !== 'ok' && kind !== 'pending') refuse(kind);
+      return snapshot(u.tenantId, u.userId);
+    });
+
+    app.post<{ Body: { reason: string } }>('/agents/me/not-ready', {
+      onRequest: agentsOnly,
+      schema: {
+        tags: ['agents'],
+        summary: 'Not ready (置忙) with a reason; during a call it takes effect after the call and wrap-up',
+        body: { type: 'object', properties: { reason: reasonSchema }, required: ['reason'], additionalProperties: false },
+        response: { 200: snapshotSchema, ...errors },
+      },
+    }, async (request) => {
+      const u = currentUser(request);
+      const kind = await engine.setNotReady(u.userId, request.body.reason);
+      if (kind !== 'ok' && kind !== 'pending') refuse(kind);
+      return snapshot(u.tenantId, u.userId);
+    });
+
+    app.post('/agents/me/end-wrap-up', {
+      onRequest: agentsOnly,
+      schema: { tags: ['agents'], summary: 'End after-call work now (完成话后处理)', response: { 200: snapshotSchema, ...errors } },
+    }, async (request) => {
+      const u = currentUser(request);
+      const kind = await engine.endWrapUp(u.userId);
+      if (kind !== 'ok') refuse(kind);
+      return snapshot(u.tenantId, u.userId);
+    });
+
+    app.get<{ Params: { id: string } }>('/agents/:id/state', {
+      onRequest: supervisors,
+      schema: { tags: ['agents'], summary: "An agent's current state", params: idParams, response: { 200: snapshotSchema, ...errors } },
+    }, async (request) => snapshot(currentUser(request).tenantId, request.params.id));
+
+    app.post<{ Params: { id: string }; Body: { state: 'ready' | 'not_ready' | 'logged_out'; reason?: string } }>('/agents/:id/force-state', {
+      onRequest: supervisors,
+      schema: {
+        tags: ['agents'],
+        summary: "A supervisor sets an agent's state (强制置闲/置忙/签出)",
+        params: idParams,
+        body: {
+          type: 'object',
+          properties: { state: { type: 'string', enum: ['ready', 'not_ready', 'logged_out'] }, reason: reasonSchema },
+          required: ['state'],
+          additionalProperties: false,
+        },
+        response: { 200: snapshotSchema, ...errors },
+      },
+    }, async (request) => {
+      const tenantId = currentUser(request).tenantId;
+      const id = request.params.id;
+      const before = await snapshot(tenantId, id);
+      if (before.state === 'logged_out' && request.body.state !== 'logged_out') refuse('logged_out');
+      const kind =
+        request.body.state === 'ready'
+          ? await engine.setReady(id)
+          : request.body.state === 'not_ready'
+            ? await engine.setNotReady(id, request.body.reason ?? '忙碌')
+            : await engine.logout(id, true);
+      if (kind !== 'ok' && kind !== 'pending') refuse(kind);
+      return snapshot(tenantId, id);
+    });
+
+    app.get<{ Querystring: { day: string; agentId?: string; state?: string } }>('/agents/state-totals', {
+      onRequest: requireRole('agent', 'supervisor', 'admin'),
+      schema: {
+        tags: ['agents'],
+        summary: 'Time per agent, state and reason on one day (not-ready time by reason: state=not_ready); agents see their own',
+        querystring: {
+          type: 'object',
+          properties: { day: { type: 'string', format: 'date' }, agentId: { type: 'string', format: 'uuid' }, state: { type: 'string', enum: [...AGENT_STATES] } },
+          required: ['day'],
+          additionalProperties: false,
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              day: { type: 'string' },
+              totals: {
+                type: 'array',
+                items: { type: 'object', properties: { agentId: { type: 'string' }, state: { type: 'string' }, reason: { type: 'string' }, totalMs: { type: 'integer' }, periods: { type: 'integer' } } },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    }, async (request) => {
+      const u = currentUser(request);
+      const agentId = u.role === 'agent' ? u.userId : request.query.agentId;
+      const tz = await pool.query<{ timezone: string }>('select timezone from tenants where id = $1', [u.tenantId]);
+      const totals = await stateTotalsForDay(pool, u.tenantId, request.query.day, {
+        timezone: tz.rows[0]?.timezone ?? 'Asia/Shanghai',
+        ...(agentId ? { agentId } : {}),
+        ...(request.query.state ? { state: request.query.state } : {}),
+      });
+      return { day: request.query.day, totals };
+    });
+  };
+}
