@@ -596,7 +596,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     if (channel === this.nodeChannel && msg.t === 'offer' && msg.m) {
       this.runOffer(msg.m);
     } else if (channel === this.busChannel && msg.from !== this.nodeId) {
-      if (msg.t === 'agent' && msg.tr) this.onTransitions(msg.tr, false);
+      if (msg.t === 'agent' && msg.tr) {
+        this.onTransitions(msg.tr, false);
+        // every node times every wrap-up, so one ends on time even if the node that started it dies
+        for (const tr of msg.tr) if (tr.to === 'wrap_up') void this.followWrap(tr.agentId);
+      }
       else if (msg.t === 'group' && msg.id) this.groups.delete(msg.id);
     }
   }
@@ -618,6 +622,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
         .catch((e: Error) => this.fail(e));
     }, Math.max(0, ms));
     this.callTimers.set(callUuid, t);
+  }
+
+  private async followWrap(agentId: string): Promise<void> {
+    const wu = await this.redis.hget(this.store.key('agt', agentId), 'wu').catch(() => null);
+    if (wu && this.started) this.scheduleWrap(agentId, Number(wu));
   }
 
   private scheduleWrap(agentId: string, until: number): void {
@@ -690,8 +699,16 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     this.emit('callOutcome', { callUuid, tenantId, ...o });
   }
 
-  private async adopt(): Promise<AdoptedCall[]> {
-    const r = await this.store.run('adopt', Date.now(), [this.nodeId]);
+  /**
+   * Take over the waiting callers of a node that is gone for good (after this node's call layer re-attached
+   * their parked channels). Their queue positions are kept.
+   */
+  async adoptNode(deadNodeId: string): Promise<AdoptedCall[]> {
+    return this.adopt(deadNodeId);
+  }
+
+  private async adopt(fromNode = this.nodeId): Promise<AdoptedCall[]> {
+    const r = await this.store.run('adopt', Date.now(), [fromNode, this.nodeId]);
     this.process(r);
     const out: AdoptedCall[] = [];
     const now = Date.now();

@@ -367,6 +367,8 @@ local a = ARGV[5]
 local ak = K('agt', a)
 local st = redis.call('HGET', ak, 'st')
 if not st or st == 'logged_out' then return result('ok') end
+-- forced (supervisor) sign-out may end wrap-up or leave a talking call, never withdraw a ringing offer
+if st == 'reserved' or st == 'ringing' then return result('busy') end
 if st ~= 'ready' and st ~= 'not_ready' and ARGV[6] ~= '1' then return result('busy') end
 removeFromReady(a)
 redis.call('ZREM', K('wrap'), a)
@@ -526,12 +528,19 @@ end
 return result('ok')
 `;
 
-/** A (re)started node takes back its waiting callers. ARGV: ... | node  → extra: per call "id|state|group|arr|tenant" */
+/**
+ * A (re)started node takes back its waiting callers, or a node takes over those of a dead node (whose parked
+ * channels it has re-attached). ARGV: ... | fromNode toNode  → extra: per call "id|state|group|arr|tenant|pa"
+ */
 const ADOPT = String.raw`
-local node = ARGV[5]
+local node, to = ARGV[5], ARGV[6]
 local out = {}
 for _, callId in ipairs(redis.call('SMEMBERS', K('node', node, 'calls'))) do
   local ck = K('call', callId)
+  if to ~= node and redis.call('EXISTS', ck) == 1 then
+    redis.call('SMOVE', K('node', node, 'calls'), K('node', to, 'calls'), callId)
+    redis.call('HSET', ck, 'node', to)
+  end
   local v = redis.call('HMGET', ck, 'st', 'g', 'arr', 't', 'pa')
   if not v[1] then
     redis.call('SREM', K('node', node, 'calls'), callId)

@@ -174,4 +174,50 @@ describe('two CTI nodes on one Redis', () => {
     nodes.push(back);
     expect((await back.executor.nextOffer()).callUuid).toBe(c.callUuid);
   });
+
+  it('another node takes over the callers of a node that is gone for good, positions kept', async () => {
+    const n1 = await startNode(prefix, 'node-a');
+    const n2 = await startNode(prefix, 'node-b');
+    nodes = [n1, n2];
+    const g = group({ members: [] });
+    await n1.engine.applyGroup(g);
+    const cs = [call(g.id, 1), call(g.id, 2), call(g.id, 3)];
+    for (const c of cs) {
+      await n1.engine.enqueue(c);
+      await sleep(2); // arrival order has 1 ms resolution
+    }
+    await n1.close();
+    nodes = [n2];
+    const adopted = await n2.engine.adoptNode('node-a');
+    expect(adopted.map((x) => x.callUuid).sort()).toEqual(cs.map((c) => c.callUuid).sort());
+    const a = ids(1) as [string];
+    await n2.engine.applyGroup({ ...g, members: members(a) });
+    await n2.engine.login(a[0], TENANT, { type: 'sip', address: '1001' });
+    const offer = n2.executor.nextOffer();
+    await n2.engine.setReady(a[0]);
+    expect((await offer).callUuid).toBe(cs[0]!.callUuid);
+    expect((await n2.engine.position(cs[2]!.callUuid))?.position).toBe(2);
+  });
+
+  it('a wrap-up ends on time even when the node that started it dies', async () => {
+    const n1 = await startNode(prefix, 'node-a');
+    const n2 = await startNode(prefix, 'node-b');
+    nodes = [n1, n2];
+    const a = ids(1) as [string];
+    const g = group({ members: members(a), wrapUpMs: 150 });
+    await n1.engine.applyGroup(g);
+    await n1.engine.login(a[0], TENANT, { type: 'sip', address: '1001' });
+    await n1.engine.setReady(a[0]);
+    const c = call(g.id, 1);
+    await n1.engine.enqueue(c);
+    const req = await n1.executor.nextOffer();
+    n1.executor.settle(req.callUuid, { outcome: 'answered', agentId: a[0] });
+    await n1.engine.outcome(c.callUuid);
+    await n1.engine.callEnded(a[0], c.callUuid, 100);
+    await sleep(20);
+    await n1.close();
+    nodes = [n2];
+    await sleep(160);
+    expect((await n2.engine.agent(a[0]))?.state).toBe('ready');
+  });
 });
