@@ -1,0 +1,51 @@
+// Per-call records in Redis, so a restarted CTI (kill -9 included) can re-adopt calls and still write their CDRs.
+// Keys: `${prefix}:call:${uuid}` (the record, JSON, with a TTL) and `${prefix}:calls:${fsNode}` (the set of call
+// uuids on that FreeSWITCH node, so a resync can find records whose channels vanished meanwhile).
+import type { Redis } from 'ioredis';
+import { parseRecord, type CallRecord } from './call-record.js';
+
+const RECORD_TTL_S = 2 * 24 * 3600;
+
+export class CallStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  key(uuid: string): string {
+    return `${this.prefix}:call:${uuid}`;
+  }
+
+  indexKey(fsNode: string): string {
+    return `${this.prefix}:calls:${fsNode}`;
+  }
+
+  async save(r: CallRecord): Promise<void> {
+    await this.redis.multi().set(this.key(r.uuid), JSON.stringify(r), 'EX', RECORD_TTL_S).sadd(this.indexKey(r.node), r.uuid).exec();
+  }
+
+  async load(uuid: string): Promise<CallRecord | null> {
+    const json = await this.redis.get(this.key(uuid));
+    return json ? parseRecord(json) : null;
+  }
+
+  /** Every record indexed under a FreeSWITCH node (expired records are dropped from the index). */
+  async listByNode(fsNode: string): Promise<CallRecord[]> {
+    const uuids = await this.redis.smembers(this.indexKey(fsNode));
+    if (uuids.length === 0) return [];
+    const jsons = await this.redis.mget(uuids.map((u) => this.key(u)));
+    const out: CallRecord[] = [];
+    const stale: string[] = [];
+    jsons.forEach((j, i) => {
+      const r = j ? parseRecord(j) : null;
+      if (r) out.push(r);
+      else stale.push(uuids[i]!);
+    });
+    if (stale.length > 0) await this.redis.srem(this.indexKey(fsNode), ...stale);
+    return out;
+  }
+
+  async remove(uuid: string, fsNode: string): Promise<void> {
+    await this.redis.multi().del(this.key(uuid)).srem(this.indexKey(fsNode), uuid).exec();
+  }
+}
