@@ -33,6 +33,10 @@ export interface FlowCallContext {
   /** the call is already answered (post-call survey); answer() is not sent again */
   answered?: boolean;
   log?: Logger;
+  /** told each node as it is entered, so a CDR knows where a caller who hung up was (CallSession.markIvrNode) */
+  onNode?: (step: PathStep) => void;
+  /** told each variable the flow sets (CallSession.setVar) */
+  onVar?: (name: string, value: string) => void;
 }
 
 /** What a `queue` node hands to the ACD. */
@@ -133,6 +137,8 @@ export type FlowOutcome =
   | { kind: 'queue'; request: QueueRequest; result?: QueueOutcome }
   | { kind: 'transfer'; destination: string }
   | { kind: 'caller-gone' }
+  /** kill() was called (the call layer hung up, transferred or is draining) */
+  | { kind: 'stopped'; reason: string }
   | { kind: 'error'; message: string };
 
 export interface PathStep {
@@ -176,6 +182,8 @@ class TimedMedia {
   private fromNode = '';
   node = '';
   readonly samples: number[] = [];
+  /** throws to stop the run before a command is sent (kill) */
+  beforeCommand?: () => void;
 
   constructor(
     readonly inner: CallMedia,
@@ -193,6 +201,7 @@ class TimedMedia {
   }
 
   async run<T>(op: () => Promise<T>, hasKey: (r: T) => boolean): Promise<T> {
+    this.beforeCommand?.();
     this.mark();
     const r = await op();
     this.lastDoneAt = performance.now();
@@ -202,16 +211,28 @@ class TimedMedia {
   }
 }
 
+/** Runs a flow on a call; one runner per call (kill() stops the run in progress). */
 export class FlowRunner {
+  private run?: FlowRun;
+
   constructor(
     private readonly deps: FlowEngineDeps,
     readonly flow: CompiledFlow,
   ) {}
 
   async exec(ctx: FlowCallContext, rawMedia: CallMedia): Promise<FlowRunResult> {
-    const run = new FlowRun(this.deps, this.flow, ctx, new TimedMedia(rawMedia, ctx.uuid, this.deps.onStep));
-    return run.execute();
+    this.run = new FlowRun(this.deps, this.flow, ctx, new TimedMedia(rawMedia, ctx.uuid, this.deps.onStep));
+    return this.run.execute();
   }
+
+  /** Stop before the next node or media command; exec() then resolves with outcome 'stopped'. */
+  kill(reason: string): void {
+    this.run?.kill(reason);
+  }
+}
+
+class FlowStopped extends Error {
+  override name = 'FlowStopped';
 }
 
 class FlowRun {
@@ -224,6 +245,7 @@ class FlowRun {
   private answered: boolean;
   private readonly log?: Logger;
   private readonly now: () => Date;
+  private stopReason?: string;
 
   constructor(
     private readonly deps: FlowEngineDeps,
@@ -244,13 +266,24 @@ class FlowRun {
     for (const [k, v] of Object.entries(ctx.vars ?? {})) this.all.set(k, v);
   }
 
+  kill(reason: string): void {
+    this.stopReason ??= reason;
+  }
+
+  private checkStopped(): void {
+    if (this.stopReason !== undefined) throw new FlowStopped(this.stopReason);
+  }
+
   async execute(): Promise<FlowRunResult> {
     const startedAt = this.now();
     let outcome: FlowOutcome;
+    this.media.beforeCommand = () => this.checkStopped();
     try {
       outcome = await this.walk();
     } catch (err) {
-      if (err instanceof CallGoneError) {
+      if (err instanceof FlowStopped) {
+        outcome = { kind: 'stopped', reason: err.message };
+      } else if (err instanceof CallGoneError) {
         outcome = { kind: 'caller-gone' };
       } else {
         this.log?.error({ err, node: this.lastNode() }, 'ivr flow failed');
@@ -292,10 +325,13 @@ class FlowRun {
     }
     for (let steps = 0; ; steps++) {
       if (steps >= maxSteps) throw new FlowError(`more than ${maxSteps} steps without ending`);
+      this.checkStopped();
       const node = this.flow.nodes.get(nodeId);
       if (!node) throw new FlowError(`node ${nodeId} missing in ${this.flow.id}`);
       this.media.node = nodeId;
-      this.path.push({ flowId: this.flow.id, node: nodeId, type: node.type, at: this.now().toISOString() });
+      const entered: PathStep = { flowId: this.flow.id, node: nodeId, type: node.type, at: this.now().toISOString() };
+      this.path.push(entered);
+      this.ctx.onNode?.(entered);
       if (node.set) for (const [k, v] of Object.entries(node.set)) this.setVar(k, this.expand(String(v)));
       const step = await this.runNode(nodeId, node);
       if ('end' in step) return step.end;
@@ -347,6 +383,7 @@ class FlowRun {
   private setVar(name: string, value: string): void {
     this.all.set(name, value);
     this.setVars[name] = value;
+    this.ctx.onVar?.(name, value);
   }
 
   private expand(text: string): string {
