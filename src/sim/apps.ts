@@ -3,6 +3,7 @@ import type { AppRun, SwitchCore } from './core.js';
 import type { MediaLibrary } from './media.js';
 import { writeWav } from './media.js';
 import type { Channel } from './channel.js';
+import { KNOWN_CAUSES } from './causes.js';
 
 export interface AppDeps {
   media: MediaLibrary;
@@ -14,6 +15,8 @@ export interface AppDeps {
   conferenceApp?(run: AppRun): void;
   eavesdropApp?(run: AppRun): void;
   interceptApp?(run: AppRun): void;
+  /** dialplan transfer (park_timeout fallback) */
+  transfer?(ch: Channel, dest: string): void;
 }
 
 /** play one media source as part of an app; calls back with how it ended */
@@ -70,6 +73,18 @@ export function installApps(core: SwitchCore, deps: AppDeps): void {
     const { ch } = run;
     if (ch.state !== 'CS_EXECUTE' && ch.state !== 'CS_PARK') core.setState(ch, 'CS_EXECUTE');
     core.fire(ch, 'CHANNEL_PARK');
+    // park_timeout=secs[:CAUSE] (switch_ivr_park): hang up with CAUSE (default NORMAL_CLEARING) when nobody
+    // takes the call. Emulator extension: a suffix that is not a cause name is an extension to transfer to.
+    const pt = ch.getVar('park_timeout');
+    if (pt) {
+      const [secs, what] = pt.split(':');
+      const ms = Number.parseFloat(secs ?? '') * 1000;
+      if (ms > 0)
+        run.later(ms, () => {
+          if (!what || KNOWN_CAUSES.has(what)) core.hangup(ch, what || 'NORMAL_CLEARING');
+          else deps.transfer?.(ch, what);
+        });
+    }
     run.onStop(() => {
       core.fire(ch, 'CHANNEL_UNPARK');
       run.finish(ch.vars.get('current_application_response') ?? '_none_');

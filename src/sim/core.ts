@@ -386,6 +386,8 @@ export class SwitchCore {
   // ---- media bookkeeping (what each party hears) ---------------------------------------------------
   /** extra sources computed by other modules (bridge partner, conference, eavesdrop) */
   hearingProviders: Array<(ch: Channel) => string | undefined> = [];
+  /** sources heard on top of the main one (a supervisor's whisper) */
+  hearingOverlays: Array<(ch: Channel) => string[]> = [];
   private heard = new WeakMap<Channel, string>();
   updateHearing(ch: Channel): void {
     const fe = ch.owner as FarEnd | undefined;
@@ -398,6 +400,7 @@ export class SwitchCore {
         if (src) break;
         src = p(ch) ?? '';
       }
+      for (const o of this.hearingOverlays) for (const x of o(ch)) src = src ? `${src} + ${x}` : x;
     }
     if (this.heard.get(ch) === src) return;
     this.heard.set(ch, src);

@@ -31,6 +31,7 @@ export class Eavesdrop {
       if (s) return `eavesdrop:${s.target.uuid}`;
       return undefined;
     });
+    core.hearingOverlays.push((ch) => this.whisperersTo(ch).map((spy) => `whisper:${spy.uuid}`));
   }
 
   sessionOf(ch: Channel): { target: string; mode: string } | undefined {
@@ -78,11 +79,16 @@ export class Eavesdrop {
         if (target.partner) core.updateHearing(target.partner);
       }
     };
+    const refresh = (): void => {
+      core.updateHearing(target);
+      if (target.partner) core.updateHearing(target.partner);
+    };
     run.onStop(() => {
       this.bySpy.delete(spy);
       set!.delete(s);
       if (!set!.size) this.byTarget.delete(target);
       run.finish('_none_');
+      refresh();
     });
     core.updateHearing(spy);
   }

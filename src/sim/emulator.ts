@@ -119,6 +119,7 @@ export class Emulator {
     deps.conferenceApp = (run) => this.conferences.app(run);
     deps.eavesdropApp = (run) => this.eavesdrop.app(run);
     deps.interceptApp = (run) => this.intercept.app(run);
+    deps.transfer = (ch, dest) => this.dialplan.transfer(ch, dest);
     installApps(core, deps);
     this.api = new ApiCommands({
       core,
@@ -156,6 +157,22 @@ export class Emulator {
   connect(onData: (s: string) => void, onClose?: () => void): EslConnection {
     const t: Transport = { write: onData, close: () => onClose?.() };
     return this.server.attach(t);
+  }
+
+  /** sendmsg <uuid> execute <app> <arg> in-process; returns the command/reply text */
+  execute(uuid: string, app: string, arg = '', loops = 1): string {
+    const h = new Map<string, string>([
+      ['call-command', 'execute'],
+      ['execute-app-name', app],
+      ['execute-app-arg', arg],
+      ['loops', String(loops)],
+    ]);
+    return this.sendmsg.handle(uuid, h, '');
+  }
+
+  /** run an API command in-process (as `api` over ESL); resolves with the body */
+  command(line: string): Promise<string> {
+    return new Promise((resolve) => this.api.run(line, resolve));
   }
 
   /** cut every ESL client (for reconnect tests) */

@@ -10,6 +10,7 @@ export { World, SimCaller, SimPhone, SimEndpoint, SimIncoming, SimLeg, DTMF_DELA
 export type { RingBehaviour, HeardSegment } from './world.js';
 export type { DialplanRule, DialplanAction } from './dialplan.js';
 export { EslEvent } from './event.js';
+export { wavDurationMs, writeWav } from './media.js';
 export type { ReceivedCommand } from './connection.js';
 export { runScenario } from './scenario.js';
 export type { ScenarioStep } from './scenario.js';

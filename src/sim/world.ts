@@ -319,6 +319,7 @@ export class World implements WorldPort {
   /** human-readable source for the hearing timeline */
   describe(source: string): string {
     if (!source) return 'silence';
+    if (source.includes(' + ')) return source.split(' + ').map((x) => this.describe(x)).join(' + ');
     if (source.startsWith('party:')) {
       const leg = this.legsByChannel.get(source.slice(6));
       return `party:${leg?.label ?? source.slice(6)}`;
@@ -327,7 +328,11 @@ export class World implements WorldPort {
       const leg = this.legsByChannel.get(source.slice(8));
       return `whisper:${leg?.label ?? source.slice(8)}`;
     }
-    if (source.startsWith('conference:') || source.startsWith('eavesdrop:')) return source;
+    if (source.startsWith('eavesdrop:')) {
+      const leg = this.legsByChannel.get(source.slice(10));
+      return `eavesdrop:${leg?.label ?? source.slice(10)}`;
+    }
+    if (source.startsWith('conference:')) return source;
     if (source === this.core.globals.get('hold_music') || source.startsWith('local_stream://')) return `moh:${source}`;
     if (source.startsWith('tone_stream://')) return `tone:${source.slice(14)}`;
     if (source.startsWith('silence_stream://')) return 'silence';
