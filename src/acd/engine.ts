@@ -324,6 +324,22 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     this.emit('queueChanged', { tenantId, groupId });
   }
 
+  /**
+   * Take a waiting caller out of the queue for the caller's own task (e.g. the IVR queue node's timeout).
+   * False while an agent is being rung for the call, or when it is not waiting.
+   */
+  async leaveQueue(callUuid: string, reason: string): Promise<boolean> {
+    const now = Date.now();
+    const r = await this.store.run('takeForOverflow', now, [callUuid]);
+    if (r.kind !== 'ok') return false;
+    const [groupId, arr, tenantId, caller] = r.extra as [string, string, string, string];
+    const waitMs = now - Number(arr);
+    this.event('overflow', { tenantId, callUuid, groupId, callerNumber: caller, at: now, waitMs, detail: { reason, target: { kind: 'ivr' } } });
+    this.finishCall(callUuid, tenantId, { outcome: 'left', reason, waitMs });
+    this.emit('queueChanged', { tenantId, groupId });
+    return true;
+  }
+
   /** Position (1 = next) and estimated wait, for the periodic announcement. Null when the call is not waiting. */
   async position(callUuid: string): Promise<QueuePosition | null> {
     const [g, st] = await this.redis.hmget(this.store.key('call', callUuid), 'g', 'st');

@@ -123,7 +123,9 @@ export type EnqueueResult =
 export type CallOutcome =
   | { outcome: 'answered'; agentId: string; waitMs: number }
   | { outcome: 'overflow'; target: OverflowTarget; reason: 'max_wait' | 'max_length'; waitMs: number }
-  | { outcome: 'abandoned'; waitMs: number };
+  | { outcome: 'abandoned'; waitMs: number }
+  /** taken out by its own queue task (the IVR node's timeout) */
+  | { outcome: 'left'; reason: string; waitMs: number };
 
 export interface QueuePosition {
   position: number;

@@ -120,7 +120,7 @@ describe('two CTI nodes on one Redis', () => {
     expect(violations).toEqual([]);
     expect(settled).not.toBeNull();
     const results = settled!;
-    const byKind = { answered: 0, abandoned: 0, overflow: 0 };
+    const byKind = { answered: 0, abandoned: 0, overflow: 0, left: 0 };
     for (const r of results) byKind[r.outcome]++;
     expect(byKind.answered + byKind.abandoned).toBe(500);
     expect(byKind.answered).toBe(answered.size);
