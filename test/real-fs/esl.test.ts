@@ -1,0 +1,79 @@
+// Runs against a real FreeSWITCH when FREESWITCH_ESL (host:port) is reachable; skipped with a notice otherwise.
+// Uses only stock dialplan: loopback/9196/default is the stock echo extension, so the A-leg answers and parks.
+// FREESWITCH_TEST_DIALSTRING overrides it (e.g. user/1001 for a switch with a registered, auto-answering phone).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { EslNode, EslCommandError, type ChannelRow } from '../../src/esl/index.js';
+
+const target = (process.env.FREESWITCH_ESL ?? '').split(',')[0]?.trim() ?? '';
+const [host = '', portText = ''] = target.split(':');
+const port = Number(portText);
+const password = process.env.FREESWITCH_ESL_PASSWORD ?? 'ClueCon';
+const dialstring = process.env.FREESWITCH_TEST_DIALSTRING ?? 'loopback/9196/default';
+
+async function reachable(): Promise<boolean> {
+  if (!host || !Number.isInteger(port) || port <= 0) return false;
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, timeout: 1500 }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+    s.on('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+const up = await reachable();
+if (!up) {
+  console.warn(
+    `[real-fs] skipped: ${target ? `FreeSWITCH ESL at ${target} is not reachable` : 'FREESWITCH_ESL is not set'} ` +
+      '(set FREESWITCH_ESL=host:port and FREESWITCH_ESL_PASSWORD to run these tests against a real switch)',
+  );
+}
+
+(up ? describe : describe.skip)(`real FreeSWITCH at ${target || '(FREESWITCH_ESL unset)'}`, () => {
+  const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
+  let node: EslNode;
+  const parked = randomUUID();
+
+  beforeAll(async () => {
+    node = new EslNode({ host, port, password, log, reconnect: { initialMs: 50, maxMs: 500 } });
+    node.start();
+    await node.waitConnected(5000);
+  });
+
+  afterAll(async () => {
+    await node?.bgapi(`uuid_kill ${parked}`).catch(() => {});
+    await node?.stop();
+  });
+
+  it('connects, subscribes and answers `status`', async () => {
+    const status = await node.api('status');
+    expect(status).toMatch(/UP .* years?/);
+    expect(status).toMatch(/FreeSWITCH/);
+    const viaBgapi = await node.bgapi('status');
+    expect(viaBgapi).toMatch(/UP /);
+    const err = await node.bgapi('uuid_kill 00000000-0000-0000-0000-000000000000').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EslCommandError);
+  });
+
+  it('parks a call and re-adopts it from `show channels` after a reconnect', async () => {
+    const job = await node.bgapi(`originate {origination_uuid=${parked},originate_timeout=10}${dialstring} &park()`, { timeoutMs: 15_000 });
+    expect(job).toMatch(/^\+OK/);
+    expect(await node.api(`uuid_exists ${parked}`)).toBe('true');
+    const resynced = new Promise<ChannelRow[]>((resolve) => node.once('resync', resolve));
+    const before = node.health().reconnects;
+    // cut the TCP connection under the node, as a network blip would
+    (node as unknown as { sock: net.Socket | null }).sock?.destroy();
+    const rows = await resynced;
+    expect(node.health().reconnects).toBe(before + 1);
+    const row = rows.find((r) => r.uuid === parked);
+    expect(row).toBeDefined();
+    expect(row!.application).toBe('park');
+  });
+});
