@@ -24,10 +24,20 @@ export class RealClock implements Clock {
     const id = ++this.seq;
     const t = setTimeout(() => {
       this.timers.delete(id);
-      fn();
+      try {
+        fn();
+      } catch (e) {
+        // a bug in one call must not take the whole switch down
+        console.error('[sim] scheduled task failed:', e);
+      }
     }, Math.max(0, ms / this.speed));
     this.timers.set(id, t);
     return { id };
+  }
+  /** cancel everything still scheduled (emulator shutdown) */
+  clearAll(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
   }
   clearTimeout(handle: TimerHandle | undefined): void {
     if (!handle) return;

@@ -212,5 +212,7 @@ export class Emulator {
     this.heartbeat.stop();
     for (const ch of [...this.core.channels.values()]) this.core.hangup(ch, 'SYSTEM_SHUTDOWN');
     await this.server.close();
+    // pending timers (registration expiry, ring timers) must not keep the process alive
+    if (this.clock instanceof RealClock) this.clock.clearAll();
   }
 }
