@@ -433,11 +433,31 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     this.event('transfer', { tenantId: e.tenantId, callUuid: e.callUuid, groupId: e.groupId, agentId: e.agentId, at: Date.now(), detail: { to: e.to } });
   }
 
+  /** Every signed-in agent of a center with their live state (seed 002 (7)). */
+  async signedInAgents(tenantId: string): Promise<AgentSnapshot[]> {
+    const ids = await this.redis.smembers(this.store.key('ten', tenantId, 'agents'));
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.store.key('agt', id)).hkeys(this.store.key('agt', id, 'grp'));
+    const res = (await pipe.exec()) ?? [];
+    const out: AgentSnapshot[] = [];
+    ids.forEach((id, i) => {
+      const h = res[2 * i]?.[1] as Record<string, string> | undefined;
+      const groups = (res[2 * i + 1]?.[1] as string[] | undefined) ?? [];
+      const s = h ? this.snapshotOf(id, h, groups) : null;
+      if (s && s.state !== 'logged_out') out.push(s);
+    });
+    return out;
+  }
+
   async agent(agentId: string): Promise<AgentSnapshot | null> {
     const [h, groups] = await Promise.all([
       this.redis.hgetall(this.store.key('agt', agentId)),
       this.redis.hkeys(this.store.key('agt', agentId, 'grp')),
     ]);
+    return this.snapshotOf(agentId, h, groups);
+  }
+
+  private snapshotOf(agentId: string, h: Record<string, string>, groups: string[]): AgentSnapshot | null {
     if (!h.st) return null;
     return {
       agentId,

@@ -17,6 +17,7 @@
 //   P:agt:<a>:grp        hash  group -> 1 (the agent's memberships)
 //   P:agt:<a>:pref       zset  callers waiting for this agent in particular (首问负责制), by arrival
 //   P:ext:<tenant>       hash  extension -> agent (phone register/unregister events)
+//   P:ten:<tenant>:agents set  signed-in agents (the list of all signed-in agents with their states)
 //   P:node:<n>:calls     set   waiting calls this node owns (re-adopted after a restart)
 //   P:orphans            set   calls whose owner node did not hear its offer
 //   P:wrap               zset  agent -> wrap-up end (ms), so any node can finish an overdue wrap-up
@@ -321,6 +322,7 @@ redis.call('HSET', ak, 't', tenant, 'ep', ARGV[7], 'addr', ARGV[8], 'ck', ARGV[9
   'miss', 0)
 redis.call('HDEL', ak, 'pnr', 'off', 'call', 'pd')
 if ARGV[11] ~= '' then redis.call('HSET', K('ext', tenant), ARGV[11], a) end
+redis.call('SADD', K('ten', tenant, 'agents'), a)
 setState(a, 'not_ready', ARGV[12])
 return result('ok')
 `;
@@ -383,6 +385,7 @@ for _, callId in ipairs(moved) do
 end
 local t, ext = unpack(redis.call('HMGET', ak, 't', 'ext'))
 if t and ext and ext ~= '' and redis.call('HGET', K('ext', t), ext) == a then redis.call('HDEL', K('ext', t), ext) end
+if t then redis.call('SREM', K('ten', t, 'agents'), a) end
 redis.call('HDEL', ak, 'pnr', 'off', 'call')
 setState(a, 'logged_out', '')
 return result('ok')

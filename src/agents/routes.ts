@@ -127,6 +127,45 @@ export function agentRoutes(ctx: AppContext, deps: AgentRoutesDeps): FastifyPlug
       return snapshot(u.tenantId, u.userId);
     });
 
+    app.get('/agents', {
+      onRequest: requireRole('agent', 'supervisor', 'admin'),
+      schema: {
+        tags: ['agents'],
+        summary: 'All signed-in agents of the center with number (工号), name and state (seed 002 (7))',
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              agents: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { ...snapshotSchema.properties, loginId: { type: 'string' }, displayName: { type: 'string' }, extension: { type: ['string', 'null'] } },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    }, async (request) => {
+      const tenantId = currentUser(request).tenantId;
+      const live = await engine.signedInAgents(tenantId);
+      const { rows } = await pool.query<{ id: string; login_id: string; display_name: string; extension: string | null }>(
+        'select id, login_id, display_name, extension from users where tenant_id = $1 and id = any($2::uuid[])',
+        [tenantId, live.map((a) => a.agentId)],
+      );
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      const agents = live
+        .filter((a) => byId.has(a.agentId))
+        .map((a) => {
+          const u = byId.get(a.agentId)!;
+          return { ...a, loginId: u.login_id, displayName: u.display_name, extension: u.extension };
+        })
+        .sort((x, y) => x.loginId.localeCompare(y.loginId));
+      return { agents };
+    });
+
     app.get<{ Params: { id: string } }>('/agents/:id/state', {
       onRequest: supervisors,
       schema: { tags: ['agents'], summary: "An agent's current state", params: idParams, response: { 200: snapshotSchema, ...errors } },

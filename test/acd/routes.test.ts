@@ -109,6 +109,12 @@ describe('ACD admin and agent REST', () => {
     expect((await as(people.a2!, 'POST', '/agents/me/sign-in', {})).json()).toMatchObject({ state: 'not_ready', endpoint: { type: 'mobile', address: '13700000001', confirmKey: '1' } });
     expect((await as(people.a1!, 'POST', '/agents/me/ready')).json().state).toBe('ready');
     expect((await as(people.a2!, 'POST', '/agents/me/ready')).json().state).toBe('ready');
+    const list = (await as(people.a1!, 'GET', '/agents')).json().agents;
+    expect(list.map((x: { agentId: string; state: string }) => [x.agentId, x.state]).sort()).toEqual(
+      [[people.a1!.userId, 'ready'], [people.a2!.userId, 'ready']].sort(),
+    );
+    expect(list[0].displayName).toBe('测试');
+    expect((await as(people.foreign!, 'GET', '/agents')).json().agents).toEqual([]);
     await node.engine.enqueue({ callUuid: crypto.randomUUID(), tenantId: tenant, groupId, callerNumber: '13800000001' });
     const offer = await node.executor.nextOffer();
     // best proficiency: a2 (5) on the mobile phone
