@@ -565,11 +565,12 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
     }
     if (contentType !== 'text/event-json' && contentType !== 'text/event-plain') return;
     const receivedAt = performance.now();
-    const fields = (ev as Partial<ParsedEventFields>).fields;
-    const h: Record<string, string | undefined> = {};
-    if (fields) {
-      for (const k in fields) if (k !== '_body') h[k] = fields[k] == null ? undefined : String(fields[k]);
-    } else {
+    // JSON events: FreeSWITCH sends every value as a string, so the parsed object is the header map as is
+    const fields = (ev as Partial<ParsedEventFields>).fields as Record<string, string | undefined> | undefined;
+    let h: Record<string, string | undefined>;
+    if (fields) h = fields;
+    else {
+      h = {};
       for (const { name, value } of ev.headers) h[name] = value == null ? undefined : String(value);
     }
     const name = h['Event-Name'];

@@ -35,22 +35,39 @@ function safeDecode(value: string): string {
   }
 }
 
-/** Build a modesl Event from an already-parsed JSON object without the quadratic header inserts. */
+/**
+ * modesl Events for JSON frames, backed by the parsed object: header lookups are property reads, and the
+ * name/value list modesl keeps is only built if somebody asks for it.
+ */
+let fastEventProto: object | null = null;
+function fastProto(): object {
+  fastEventProto ??= Object.create(esl.Event.prototype, {
+    headers: {
+      get(this: ParsedEventFields & { _headers?: { name: string; value: string }[] }) {
+        this._headers ??= Object.keys(this.fields).map((name) => ({ name, value: this.fields[name] as string }));
+        return this._headers;
+      },
+      set(this: { _headers?: unknown }, v: unknown) {
+        this._headers = v;
+      },
+    },
+    _findHeader: {
+      value(this: ParsedEventFields, name: string) {
+        return Object.prototype.hasOwnProperty.call(this.fields, name) ? { name, value: this.fields[name] } : null;
+      },
+    },
+  }) as object;
+  return fastEventProto;
+}
+
 function fastJsonEvent(data: Record<string, unknown>): ModeslEvent & ParsedEventFields {
-  const ev = Object.create(esl.Event.prototype) as ModeslEvent & ParsedEventFields & Record<string, unknown>;
-  const headers: { name: string; value: string }[] = [];
-  for (const key in data) {
-    if (key === '_body') continue;
-    headers.push({ name: key, value: data[key] as string });
-  }
-  ev.headers = headers;
+  const body = data._body;
+  if (body !== undefined) delete data._body;
+  const ev = Object.create(fastProto()) as ModeslEvent & { fields: Record<string, unknown> };
+  ev.fields = data;
   ev.type = data['Event-Name'] as string | undefined;
   ev.subclass = data['Event-Subclass'] as string | undefined;
-  ev.body = typeof data._body === 'string' ? data._body : '';
-  (ev as { fields: Record<string, unknown> }).fields = data;
-  ev['hPtr'] = null;
-  // modesl's Connection looks up a few headers per event; answer from the object instead of a linear scan
-  ev['_findHeader'] = (name: string) => (name in data && name !== '_body' ? { name, value: data[name] } : null);
+  ev.body = typeof body === 'string' ? body : '';
   return ev;
 }
 
@@ -100,9 +117,7 @@ export function installModeslGuards(): void {
         this.emit('error', new EslFrameError('JSON event is not an object; skipped'));
         return;
       }
-      const obj = data as Record<string, unknown>;
-      if (obj['Content-Length']) obj['Content-Length'] = parseInt(String(obj['Content-Length']), 10);
-      this.emit('esl::event', fastJsonEvent(obj), headers, body);
+      this.emit('esl::event', fastJsonEvent(data as Record<string, unknown>), headers, body);
       return;
     }
     originalParseEvent.call(this, headers, body);
