@@ -1,0 +1,70 @@
+// The ACD as main.ts composes it: engine + batched PostgreSQL writers + group sync + routes + the IVR queue task.
+import { Redis } from 'ioredis';
+import type { FastifyPluginAsync } from 'fastify';
+import type { AppContext } from '../app-context.js';
+import { AcdEngine, type AcdEngineOptions } from './engine.js';
+import { createQueueEventWriter, previousAgentLoader } from './queue-events.js';
+import { createAgentStateLogWriter } from '../agents/state-log.js';
+import { listAllGroups } from './groups.js';
+import { acdRoutes } from './routes.js';
+import { agentRoutes } from '../agents/routes.js';
+import { createQueueHandler, type QueueTaskOptions } from './queue-task.js';
+import type { OfferExecutor } from './types.js';
+import type { QueueHandler } from '../ivr/engine.js';
+import type { AdoptedCall } from './engine.js';
+
+export * from './types.js';
+export { AcdEngine } from './engine.js';
+export type { AcdEngineOptions, AdoptedCall, AgentSnapshot, GroupStats, PreviousAgentRecord } from './engine.js';
+export { createQueueHandler } from './queue-task.js';
+export { estimateWaitMs, queueAnnouncement } from './estimate.js';
+export { dayKpis } from './kpi.js';
+
+export interface AcdService {
+  engine: AcdEngine;
+  routes: FastifyPluginAsync[];
+  queueHandler: QueueHandler;
+  /** callers this node had waiting before a restart; the call layer re-attaches them or calls engine.abandon */
+  adopted: AdoptedCall[];
+  /** stop routing on this node (waiting callers stay in Redis) and flush the PostgreSQL buffers */
+  close(): Promise<void>;
+}
+
+export async function startAcd(
+  ctx: AppContext,
+  executor: OfferExecutor,
+  opts: Partial<Pick<AcdEngineOptions, 'missesBeforeNotReady' | 'offerGuardMs'>> & Omit<QueueTaskOptions, 'engine'> = {},
+): Promise<AcdService> {
+  const log = ctx.log.child({ mod: 'acd' });
+  const queueEvents = createQueueEventWriter(ctx.db, log);
+  const stateLog = createAgentStateLogWriter(ctx.db, log);
+  const subscriber = new Redis(ctx.env.REDIS_URL, { lazyConnect: false });
+  const engine = new AcdEngine({
+    redis: ctx.redis,
+    subscriber,
+    prefix: `${ctx.redisPrefix}:acd`,
+    nodeId: ctx.nodeId,
+    executor,
+    log,
+    queueEvents,
+    stateLog,
+    loadPreviousAgents: previousAgentLoader(ctx.pool),
+    ...(opts.missesBeforeNotReady !== undefined ? { missesBeforeNotReady: opts.missesBeforeNotReady } : {}),
+    ...(opts.offerGuardMs !== undefined ? { offerGuardMs: opts.offerGuardMs } : {}),
+  });
+  engine.on('error', (err) => log.error({ err }, 'acd engine error'));
+  const adopted = await engine.start();
+  // PostgreSQL is the source of the configuration; Redis follows it on every start
+  for (const g of await listAllGroups(ctx.db)) await engine.applyGroup(g);
+  return {
+    engine,
+    adopted,
+    routes: [acdRoutes(ctx, { engine }), agentRoutes(ctx, { engine })],
+    queueHandler: createQueueHandler({ ...opts, engine }),
+    async close() {
+      await engine.stop();
+      subscriber.disconnect();
+      await Promise.all([queueEvents.close(), stateLog.close()]);
+    },
+  };
+}

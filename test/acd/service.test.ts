@@ -1,0 +1,44 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { testDb, freshTenant } from './db.js';
+import { FakeExecutor, dropPrefix, newPrefix } from './helpers.js';
+import { startAcd } from '../../src/acd/index.js';
+import { createGroup } from '../../src/acd/groups.js';
+import { loadEnv } from '../../src/config/env.js';
+import { TEST_REDIS_URL } from '../helpers/env.js';
+import type { AppContext } from '../../src/app-context.js';
+
+const { pool, db } = testDb();
+afterAll(async () => {
+  await pool.end();
+});
+
+describe('startAcd', () => {
+  it('pushes the configured groups into routing at start and flushes events on close', async () => {
+    const tenant = await freshTenant(pool);
+    const g = await createGroup(db, tenant, { name: '咨询', strategy: 'round_robin' });
+    const redis = new Redis(TEST_REDIS_URL);
+    const prefix = newPrefix();
+    const ctx: AppContext = {
+      env: loadEnv({ REDIS_URL: TEST_REDIS_URL }),
+      log: pino({ level: 'silent' }),
+      nodeId: 'svc1',
+      pool,
+      db,
+      redis,
+      redisPrefix: prefix,
+    };
+    const acd = await startAcd(ctx, new FakeExecutor());
+    expect(acd.adopted).toEqual([]);
+    expect(acd.routes).toHaveLength(2);
+    expect((await acd.engine.groupConfig(g.id))?.strategy).toBe('round_robin');
+    const res = await acd.engine.enqueue({ callUuid: crypto.randomUUID(), tenantId: tenant, groupId: g.id, callerNumber: '13800000000' });
+    expect(res).toEqual({ status: 'queued', position: 1 });
+    await acd.close();
+    const { rows } = await pool.query(`select type from queue_events where tenant_id = $1`, [tenant]);
+    expect(rows.map((r) => r.type)).toEqual(['enqueue']);
+    redis.disconnect();
+    await dropPrefix(prefix);
+  });
+});
