@@ -44,9 +44,13 @@ export class Bridger {
   uuidBridge(a: Channel, b: Channel): void {
     const core = this.core;
     if (!a.alive || !b.alive) return;
-    // the partner shows up as Other-Leg-* as soon as the legs leave their apps
+    // the partner shows up as Other-Leg-* (and bridge_uuid/signal_bond) as soon as the legs leave their apps
     a.otherLeg = { type: 'originatee', channel: b };
     b.otherLeg = { type: 'originator', channel: a };
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      x.setVar('bridge_uuid', y.uuid);
+      x.setVar('signal_bond', y.uuid);
+    }
     for (const x of [a, b]) {
       const wasBridged = core.bridges.has(x);
       this.detach(x, x === a ? b : a);
@@ -89,12 +93,14 @@ export class Bridger {
       x.setVar('bridge_channel', y.name);
       x.setVar('bridge_uuid', y.uuid);
       x.setVar('signal_bond', y.uuid);
-      x.setVar('last_bridge_to', y.uuid);
     }
     b.setVar('call_uuid', a.uuid);
     b.setVar('last_bridge_role', 'originatee');
     a.setVar('last_bridge_role', 'originator');
     core.fire(a, 'CHANNEL_BRIDGE', { pre: { 'Bridge-A-Unique-ID': a.uuid, 'Bridge-B-Unique-ID': b.uuid } });
+    // the BRIDGE event still shows the previous last_bridge_to
+    a.setVar('last_bridge_to', b.uuid);
+    b.setVar('last_bridge_to', a.uuid);
     core.updateHearing(a);
     core.updateHearing(b);
   }

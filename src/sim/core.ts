@@ -6,7 +6,7 @@ import { Channel, CALLSTATE_NUMBER, newProfile } from './channel.js';
 import type { CallState, ChannelState, CallerProfile } from './channel.js';
 import { EslEvent, EventFactory, FIRED_AT, localStamp, microStamp } from './event.js';
 import type { Headers, SwitchIdentity } from './event.js';
-import { Q850 } from './causes.js';
+import { Q850, CAUSE_TO_SIP } from './causes.js';
 
 /** what the far end of a switch-side leg (a simulated phone/caller/outside number) is told by the switch */
 export interface FarEnd {
@@ -122,7 +122,7 @@ export class SwitchCore {
     ch.basic(h);
     if (o.post) Object.assign(h, o.post);
     if (o.caller !== false) ch.profiles(h);
-    if (o.vars !== false && o.caller !== false) ch.variables(h);
+    if (o.vars !== false) ch.variables(h);
     this.emit(new EslEvent(name, h));
   }
 
@@ -238,6 +238,12 @@ export class SwitchCore {
     ch.setVar('hangup_cause', cause);
     ch.setVar('hangup_cause_q850', String(Q850[cause] ?? 16));
     if (!opts.fromFarEnd) ch.setVar('sip_hangup_disposition', answeredBefore ? 'send_bye' : ch.direction === 'inbound' ? 'send_refuse' : 'send_cancel');
+    if (!ch.vars.has('sip_term_status')) {
+      // the SIP final status of the leg: 200 after an answer, 487 for a cancelled INVITE, else the rejection
+      const st = answeredBefore ? 200 : opts.fromFarEnd || ch.direction === 'outbound' ? 487 : (CAUSE_TO_SIP[cause] ?? 480);
+      ch.setVar('sip_term_status', String(st));
+      ch.setVar('proto_specific_hangup_cause', `sip:${st}`);
+    }
     this.fire(ch, 'CHANNEL_HANGUP');
     for (const h of this.onHangupHooks) h(ch);
     if (!opts.fromFarEnd) (ch.owner as FarEnd | undefined)?.onSwitchHangup?.(ch, cause);
@@ -260,6 +266,8 @@ export class SwitchCore {
 
   destroy(ch: Channel): void {
     if (ch.destroyed) return;
+    // the session leaves its call: call_uuid is its own again
+    ch.vars.set('call_uuid', ch.uuid);
     this.fire(ch, 'CHANNEL_DESTROY');
     ch.destroyed = true;
     this.channels.delete(ch.uuid);

@@ -34,6 +34,10 @@ export class Intercept {
       const fromBridgeApp = !!aLeg && aLeg !== me;
       me.otherLeg = { type: 'originatee', channel: t };
       t.otherLeg = { type: 'originator', channel: me };
+      for (const [x, y] of [[me, t], [t, me]] as const) {
+        x.setVar('bridge_uuid', y.uuid);
+        x.setVar('signal_bond', y.uuid);
+      }
       core.setState(t, 'CS_PARK');
       if (fromBridgeApp) {
         core.fire(t, 'CHANNEL_PARK');
@@ -59,6 +63,10 @@ export class Intercept {
     // the target's partner (or the leg it is ringing) is picked off, then we are bridged to the target
     me.otherLeg = { type: 'originatee', channel: t };
     t.otherLeg = { type: 'originator', channel: me };
+    for (const [x, y] of [[me, t], [t, me]] as const) {
+      x.setVar('bridge_uuid', y.uuid);
+      x.setVar('signal_bond', y.uuid);
+    }
     const pending = this.pendingLegOf(t);
     const partner = t.partner;
     if (pending && pending.alive) core.hangup(pending, 'PICKED_OFF');

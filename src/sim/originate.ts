@@ -309,6 +309,11 @@ export class Originator {
     // B legs of the bridge app inherit the A leg's after-bridge behaviour
     const pab = opts.aLeg?.vars.get('park_after_bridge');
     if (pab) v.set('park_after_bridge', pab);
+    if (opts.aLeg) {
+      // a B leg belongs to its A leg's call from the start
+      v.set('call_uuid', opts.aLeg.uuid);
+      v.set('signal_bond', opts.aLeg.uuid);
+    }
     core.register(ch);
     core.fire(ch, 'CHANNEL_OUTGOING', { vars: false });
     core.setState(ch, 'CS_INIT');
@@ -336,9 +341,10 @@ export class Originator {
       ch.vars.set('uuid', uuid);
       ch.vars.set('call_uuid', uuid);
       ch.vars.set('session_id', String(this.core.sessionsSinceStartup + 1));
-      this.core.fire(ch, 'CHANNEL_DESTROY', { caller: false, pre: {}, vars: false });
-      // fire with variables but without the caller profile
-      this.core.setState(ch, 'CS_DESTROY');
+      // with its variables but without a caller profile (it never had one)
+      this.core.fire(ch, 'CHANNEL_DESTROY', { caller: false });
+      ch.state = 'CS_DESTROY';
+      this.core.fire(ch, 'CHANNEL_STATE', { caller: false, vars: false });
     }
     opts.onResult({ ok: false, cause });
     return [];

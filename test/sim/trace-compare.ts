@@ -38,9 +38,17 @@ export const KEY_HEADERS = [
   'variable_park_after_bridge',
   'variable_origination_uuid',
   'variable_playback_ms',
+  'variable_record_file_size',
+  'variable_hangup_cause',
+  'variable_sip_hangup_disposition',
+  'variable_sip_term_status',
+  'variable_bridge_uuid',
+  'variable_last_bridge_to',
+  'variable_signal_bond',
+  // not compared: variable_call_uuid of a B leg around its hang-up depends on which leg's thread ran first
 ] as const;
 /** numeric values compared within the timing tolerance */
-const NUMERIC = new Set(['variable_record_ms', 'variable_playback_ms']);
+const NUMERIC = new Set(['variable_record_ms', 'variable_playback_ms', 'variable_record_file_size']);
 
 export interface Compared {
   problems: string[];
