@@ -195,6 +195,63 @@ describe('calls on the FreeSWITCH emulator', () => {
     expect(cti.writer.stats.written + cti.writer.stats.duplicates).toBe(1);
   });
 
+  it('a recording cut short by the caller hanging up still reports its file (endedBy hangup)', async () => {
+    const caller = emu.world.dial({ from: '13800000005' });
+    await until(() => cti.newCalls.length === 1);
+    const s = cti.newCalls[0]!;
+    await s.media.answer();
+    caller.speak();
+    const recording = s.media.record({ path: '/tmp/vm-hangup.wav', maxSeconds: 30, silenceSeconds: 3 });
+    await new Promise((r) => setTimeout(r, 700));
+    caller.hangup();
+    const rec = await recording;
+    expect(rec.endedBy).toBe('hangup');
+    expect(rec.durationMs).toBeGreaterThan(300);
+  });
+
+  it('bridge to an agent → talking; hold/unhold → held/talking; agent hangs up → CDR with agent side, talk and hold times', async () => {
+    const caller = emu.world.dial({ from: '13800000006' });
+    await until(() => cti.newCalls.length === 1);
+    const s = cti.newCalls[0]!;
+    const node = cti.cluster.nodeFor(s.uuid)!;
+    await s.media.answer();
+    s.transition('ivr');
+    s.transition('queued');
+    s.setSkillGroup('7b0c1a62-5a1f-4c4e-9a55-000000000002');
+    await s.media.startMusic('local_stream://moh');
+    const agentLeg = '5f0e8a52-1c1d-4d7e-8f00-00000000a001';
+    cti.tracker.attachLeg(s, agentLeg, 'agent', { agentId: '0b7c4a8e-3a4f-4f21-9a6e-5d7a2c1e0f11' });
+    s.setAgent('0b7c4a8e-3a4f-4f21-9a6e-5d7a2c1e0f11');
+    s.transition('offering');
+    const phone = emu.world.phone('1001').set({ kind: 'answer', afterMs: 200 });
+    await node.bgapi(`originate {origination_uuid=${agentLeg},originate_timeout=10}user/1001 &park()`, { timeoutMs: 15_000 });
+    await s.media.stopMusic();
+    await node.bgapi(`uuid_bridge ${s.uuid} ${agentLeg}`);
+    await until(() => s.state === 'talking');
+    await node.api(`uuid_hold ${agentLeg}`);
+    await until(() => s.state === 'held');
+    await new Promise((r) => setTimeout(r, 300));
+    await node.api(`uuid_hold off ${agentLeg}`);
+    await until(() => s.state === 'talking');
+    await new Promise((r) => setTimeout(r, 300));
+    phone.hangup();
+    await until(async () => (await cdrOf(s.uuid)) !== undefined);
+    const cdr = (await cdrOf(s.uuid))!;
+    expect(cdr).toMatchObject({
+      hangupSide: 'agent',
+      finalState: 'talking',
+      agentId: '0b7c4a8e-3a4f-4f21-9a6e-5d7a2c1e0f11',
+      skillGroupId: '7b0c1a62-5a1f-4c4e-9a55-000000000002',
+    });
+    expect(cdr.holdMs).toBeGreaterThanOrEqual(250);
+    expect(cdr.talkMs).toBeGreaterThanOrEqual(250);
+    expect(cdr.queueEnterAt).not.toBeNull();
+    expect(cdr.agentAnswerAt).not.toBeNull();
+    expect(caller.ended).toBe(true);
+    const roles = await db.select().from(callLegEvents).where(eq(callLegEvents.callUuid, s.uuid));
+    expect(roles.filter((e) => e.role === 'agent').map((e) => e.event)).toEqual(expect.arrayContaining(['CHANNEL_ANSWER', 'CHANNEL_HOLD', 'CHANNEL_UNHOLD', 'CHANNEL_HANGUP']));
+  });
+
   it('rejects an unanswered call with CALL_REJECTED without answering it', async () => {
     const caller = emu.world.dial({ from: '13800000004' });
     await until(() => cti.newCalls.length === 1);
