@@ -71,10 +71,11 @@ describe('queue task (the IVR queue node)', () => {
       },
     });
     await node.engine.enqueue({ callUuid: randomUUID(), tenantId: TENANT, groupId: g.id, callerNumber: '1', priority: 50 });
+    await sleep(3); // arrival order has 1 ms resolution
     const m = fakeMedia('c1');
     const req = request('综合咨询', 1);
     const result = handler(req, m.media);
-    await sleep(200);
+    for (let i = 0; i < 100 && texts.length < 2; i++) await sleep(20);
     expect(texts.length).toBeGreaterThanOrEqual(2);
     expect(texts[0]).toMatch(/^您前面还有1位来电，预计等待约\d+分钟/);
     expect(m.ops[0]).toBe('music:local_stream://moh');
