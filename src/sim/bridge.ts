@@ -1,4 +1,5 @@
 // Joining legs: uuid_bridge, the bridge application, hold (music to the partner), intercept, transfer.
+import { randomUUID } from 'node:crypto';
 import type { AppRun, Bridge, SwitchCore } from './core.js';
 import type { Channel } from './channel.js';
 import type { Originator, OutboundLeg } from './originate.js';
@@ -44,9 +45,19 @@ export class Bridger {
   uuidBridge(a: Channel, b: Channel): void {
     const core = this.core;
     if (!a.alive || !b.alive) return;
-    // the partner shows up as Other-Leg-* (and bridge_uuid/signal_bond) as soon as the legs leave their apps
+    // the partner shows up as Other-Leg-* (and bridge_uuid/signal_bond) as soon as the legs leave their apps;
+    // uuid_bridge is a transfer: new Transfer-Source, B shows A's caller id, A gets B's callee
     a.otherLeg = { type: 'originatee', channel: b };
     b.otherLeg = { type: 'originator', channel: a };
+    const epoch = Math.floor(core.now() / 1000);
+    a.profile.transferSource = `${epoch}:${randomUUID()}:uuid_br:${b.uuid}`;
+    b.profile.transferSource = `${epoch}:${randomUUID()}:uuid_br:${a.uuid}`;
+    a.profile.calleeNumber = b.profile.calleeNumber ?? b.profile.origCidNumber ?? b.profile.cidNumber;
+    a.profile.calleeName = undefined;
+    if (b.direction === 'outbound') {
+      b.profile.cidNumber = a.profile.cidNumber;
+      b.profile.cidName = a.profile.cidName;
+    }
     for (const [x, y] of [[a, b], [b, a]] as const) {
       x.setVar('bridge_uuid', y.uuid);
       x.setVar('signal_bond', y.uuid);
@@ -61,11 +72,6 @@ export class Bridger {
     }
     if (!a.answered) core.answer(a);
     if (!b.answered) core.answer(b);
-    // an outbound B leg shows the A party's caller id from now on (as in `show channels`)
-    if (b.direction === 'outbound') {
-      b.profile.cidNumber = a.profile.cidNumber;
-      b.profile.cidName = a.profile.cidName;
-    }
     for (const [x, y] of [[a, b], [b, a]] as const) {
       x.setVar('current_application', 'uuid_bridge');
       x.setVar('current_application_data', y.uuid);

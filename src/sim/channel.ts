@@ -139,11 +139,11 @@ export class Channel {
 function profileHeaders(h: Headers, p: string, c: CallerProfile, uuid: string, chanName: string, dir: string, full: boolean): void {
   h[p + 'Direction'] = dir;
   h[p + 'Logical-Direction'] = dir;
-  if (c.username !== undefined && full) h[p + 'Username'] = c.username;
-  if (c.dialplan !== undefined && full) h[p + 'Dialplan'] = c.dialplan;
+  if (c.username !== undefined) h[p + 'Username'] = c.username;
+  if (c.dialplan !== undefined) h[p + 'Dialplan'] = c.dialplan;
   if (c.cidName !== undefined) h[p + 'Caller-ID-Name'] = c.cidName;
   h[p + 'Caller-ID-Number'] = c.cidNumber;
-  if (c.origCidName !== undefined && full) h[p + 'Orig-Caller-ID-Name'] = c.origCidName;
+  if (c.origCidName !== undefined) h[p + 'Orig-Caller-ID-Name'] = c.origCidName;
   if (c.origCidNumber !== undefined) h[p + 'Orig-Caller-ID-Number'] = c.origCidNumber;
   if (c.calleeName !== undefined) h[p + 'Callee-ID-Name'] = c.calleeName;
   if (c.calleeNumber !== undefined) h[p + 'Callee-ID-Number'] = c.calleeNumber;

@@ -65,6 +65,10 @@ export class OutboundLeg {
     if (this.done || !ch.alive || ch.callState !== 'DOWN') return;
     ch.profile.progressMs = core.now();
     ch.setVar('progress_uepoch', microStamp(core.now()));
+    // the 180 names the far end (Remote-Party-ID) and gives the network address
+    ch.profile.calleeName = this.target.number;
+    ch.profile.calleeNumber = this.target.number;
+    ch.profile.networkAddr = '127.0.0.1';
     core.fire(ch, 'CHANNEL_PROGRESS');
     core.setCallState(ch, 'RINGING');
   }
@@ -76,17 +80,7 @@ export class OutboundLeg {
     this.answered = true;
     if (ch.callState === 'DOWN') this.ring();
     core.answer(ch);
-    if (this.target.kind === 'gateway' && !ch.vars.has('origination_caller_id_number')) {
-      ch.profile.cidNumber = this.target.number;
-      ch.profile.cidName = this.target.number;
-    }
-    if (this.target.kind === 'user') {
-      // the caller id flips to the answering user (channel_cid_flipped)
-      ch.profile.cidNumber = this.target.number;
-      ch.profile.cidName = this.target.number;
-      ch.setVar('channel_cid_flipped', 'yes');
-      core.fire(ch, 'CHANNEL_OUTGOING', { vars: false });
-    }
+    if (this.target.kind === 'user') core.fire(ch, 'CHANNEL_OUTGOING', { vars: false });
     if (this.confirmWanted) {
       this.startConfirm();
       return;
@@ -190,6 +184,15 @@ export class OutboundLeg {
     if (this.done) return;
     this.done = true;
     this.core.clock.clearTimeout(this.timeout);
+    // the answered leg's caller id flips: the callee becomes the caller (channel_cid_flipped)
+    const p = this.ch.profile;
+    const oldName = p.cidName;
+    const oldNum = p.cidNumber;
+    p.cidName = p.calleeName ?? this.target.number;
+    p.cidNumber = p.calleeNumber ?? this.target.number;
+    p.calleeName = oldName;
+    p.calleeNumber = oldNum;
+    this.ch.setVar('channel_cid_flipped', 'yes');
     this.opts.onResult({ ok: true, ch: this.ch });
     this.opts.onReady?.(this.ch);
   }
@@ -291,7 +294,6 @@ export class Originator {
       context: 'default',
     }));
     ch.hitDialplan = false;
-    ch.presenceId = presence;
     ch.state = 'CS_NONE';
     if (opts.aLeg) ch.otherLeg = { type: 'originator', channel: opts.aLeg };
     const v = ch.vars;
@@ -314,9 +316,11 @@ export class Originator {
       v.set('call_uuid', opts.aLeg.uuid);
       v.set('signal_bond', opts.aLeg.uuid);
     }
+    ch.presenceId = undefined;
     core.register(ch);
     core.fire(ch, 'CHANNEL_OUTGOING', { vars: false });
     core.setState(ch, 'CS_INIT');
+    ch.presenceId = presence;
     core.fire(ch, 'CHANNEL_CREATE');
     core.fire(ch, 'CHANNEL_ORIGINATE');
     core.setState(ch, 'CS_ROUTING');
