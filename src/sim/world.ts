@@ -90,6 +90,11 @@ export class SimLeg implements FarEnd {
     this.core.later(ms, () => this.hangup(cause));
     return this;
   }
+  /** hang up when an event with this name (or matching the predicate) fires on this leg's channel, after delayMs */
+  hangupOn(name: string | ((e: EslEvent) => boolean), delayMs = 0, cause?: string): this {
+    void this.waitFor(name).then(() => this.core.later(delayMs, () => this.hangup(cause)));
+    return this;
+  }
 
   protected markEnded(cause: string): void {
     if (this.ended) return;
