@@ -3,7 +3,8 @@
 // Load: 1,000 agents in 10 skill groups (each agent in 2), 2,000 callers waiting, 100 new calls/s, talk 5-15 s.
 // Run: npx tsx bench/acd.ts   (REDIS_URL, default redis://127.0.0.1:6379/0; keys under a random prefix, removed after)
 import { randomUUID, randomBytes } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
+import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
+import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { AcdEngine } from '../src/acd/engine.js';
 import type { OfferExecutor, OfferRequest, OfferResult, SkillGroupConfig } from '../src/acd/types.js';
@@ -90,6 +91,10 @@ async function main(): Promise<void> {
   for (const g of groups) await engine.applyGroup(g);
   for (const [i, a] of agents.entries()) await engine.login(a, TENANT, { type: 'sip', address: String(10000 + i) });
 
+  // what the machine adds: event-loop delay of this process, and Redis's own time per script
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  await redis.config('RESETSTAT');
   let n = 0;
   const enqueueOne = async () => {
     const callUuid = randomUUID();
@@ -139,6 +144,12 @@ async function main(): Promise<void> {
   const stats = await Promise.all(groups.map((g) => engine.groupStats(g.id)));
   console.log(`waiting at end: ${stats.reduce((s, x) => s + x.waiting, 0)}, agents talking: ${talking.size}, heap delta ${((process.memoryUsage().heapUsed - mem0) / 1e6).toFixed(1)} MB`);
 
+  loop.disable();
+  const evalsha = /cmdstat_evalsha:calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/.exec(String(await redis.info('commandstats')));
+  console.log(
+    `event-loop delay p50 ${(loop.percentile(50) / 1e6).toFixed(2)} ms p99 ${(loop.percentile(99) / 1e6).toFixed(2)} ms max ${(loop.max / 1e6).toFixed(1)} ms; ` +
+      `Redis time per script ${evalsha?.[2] ?? '?'} µs (${evalsha?.[1] ?? '?'} scripts); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on the machine`,
+  );
   for (const t of timers) clearTimeout(t);
   await engine.stop();
   let cursor = '0';
