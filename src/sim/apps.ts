@@ -33,6 +33,8 @@ export function playMedia(
     onEnd('notfound', 0);
     return { stop() {} };
   }
+  // switch_ivr_play_file needs media: an unanswered inbound leg is pre-answered (183)
+  if (ch.answerState === 'ringing' && ch.direction === 'inbound') core.preAnswer(ch);
   const post: Record<string, string> = {};
   if (info.type) post['Playback-File-Type'] = info.type;
   post['Playback-File-Path'] = src;
@@ -292,6 +294,7 @@ function recordApp(run: AppRun, deps: AppDeps): void {
   const thresh = Number(a[2] ?? 0) || 0;
   const hits = Number(a[3] ?? 0) || 0;
   const terms = terminatorsOf(ch);
+  if (ch.answerState === 'ringing' && ch.direction === 'inbound') core.preAnswer(ch);
   const started = core.now();
   let lastSound = deps.talking(ch) ? started : -1;
   let heardAny = lastSound >= 0;

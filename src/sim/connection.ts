@@ -303,6 +303,7 @@ export class EslConnection {
   private deliver(e: EslEvent): void {
     if (!this.open || !this.wants(e)) return;
     if (this.format === 'json') this.write(eventFrame('text/event-json', e.toJson()));
+    else if (this.format === 'xml') this.write(eventFrame('text/event-xml', e.toXml()));
     else this.write(eventFrame('text/event-plain', e.toPlain()));
   }
 

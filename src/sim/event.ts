@@ -31,6 +31,17 @@ export class EslEvent {
     return this.json;
   }
 
+  /** switch_event_xmlize: <event><headers><Name>value</Name>...</headers>[<body>..</body>]</event> */
+  toXml(): string {
+    const esc = (v: string): string => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+    let s = '<event>\n  <headers>\n';
+    const h = this.headers;
+    for (const k in h) s += `    <${k}>${esc(h[k]!)}</${k}>\n`;
+    if (this.body !== undefined) s += `    <Content-Length>${Buffer.byteLength(this.body, 'utf8')}</Content-Length>\n  </headers>\n  <body>${esc(this.body)}</body>\n</event>\n`;
+    else s += '  </headers>\n</event>\n';
+    return s;
+  }
+
   toPlain(): string {
     if (this.plain === undefined) {
       let s = '';

@@ -92,7 +92,7 @@ export function apiResponseFrame(body: string): string {
 export function disconnectFrame(): string {
   return `Content-Type: text/disconnect-notice\nContent-Length: ${Buffer.byteLength(DISCONNECT_BODY)}\n\n${DISCONNECT_BODY}`;
 }
-export function eventFrame(contentType: 'text/event-json' | 'text/event-plain', body: string): string {
+export function eventFrame(contentType: 'text/event-json' | 'text/event-plain' | 'text/event-xml', body: string): string {
   return `Content-Length: ${Buffer.byteLength(body, 'utf8')}\nContent-Type: ${contentType}\n\n${body}`;
 }
 
