@@ -258,7 +258,9 @@ local callId, tenant, g = ARGV[5], ARGV[6], ARGV[7]
 local prio, arr, node, caller, pop, pa = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12], ARGV[13]
 local vip, checkLen = ARGV[14] == '1', ARGV[15] == '1'
 local ck = K('call', callId)
-if redis.call('EXISTS', ck) == 1 then return result('duplicate') end
+local prevSt = redis.call('HGET', ck, 'st')
+-- a talking call may be queued again (transferred to a skill group); anything else is already queued
+if prevSt and prevSt ~= 'talking' then return result('duplicate') end
 local gk = K('grp', g)
 local gv = redis.call('HMGET', gk, 'prio', 'aging', 'maxlen', 'vip', 'prevOn', 'prevWait', 't', 'maxwait')
 if not gv[7] then return result('no_group') end
@@ -273,6 +275,7 @@ if pa == '' and gv[5] == '1' and caller ~= '' then
   if redis.call('EXISTS', K('prev', tenant, 'built')) == 0 then return result('rebuild_prev') end
   pa = redis.call('GET', K('prev', tenant, caller)) or ''
 end
+if prevSt then redis.call('DEL', ck, ck .. ':miss') end
 redis.call('HSET', ck, 't', tenant, 'g', g, 'p', prio, 'arr', arr, 'sc', sc, 'node', node, 'st', 'waiting',
   'caller', caller, 'pop', pop, 'pa', pa, 'off', '')
 redis.call('SADD', K('node', node, 'calls'), callId)
@@ -284,7 +287,8 @@ if pa ~= '' then
     return result('offered', {maxwait, pa})
   end
   local wait = tonumber(gv[6] or '0') or 0
-  if wait > 0 and (ast == 'reserved' or ast == 'ringing' or ast == 'talking' or ast == 'wrap_up') then
+  local sameTenant = redis.call('HGET', K('agt', pa), 't') == tenant
+  if wait > 0 and sameTenant and (ast == 'reserved' or ast == 'ringing' or ast == 'talking' or ast == 'wrap_up') then
     redis.call('HSET', ck, 'st', 'pref')
     redis.call('ZADD', K('agt', pa, 'pref'), arr, callId)
     return result('waiting_for_agent', {maxwait, pa, tostring(wait)})

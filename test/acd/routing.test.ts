@@ -260,6 +260,28 @@ describe('previous agent (首问负责制)', () => {
   });
 });
 
+describe('transfer to a skill group', () => {
+  it('a talking call can be queued again in another group (转技能组)', async () => {
+    const a = ids(2) as [string, string];
+    const g1 = group({ members: members([a[0]]) });
+    const g2 = group({ members: members([a[1]]) });
+    await node.engine.applyGroup(g1);
+    await node.engine.applyGroup(g2);
+    await loginReady(node.engine, [a[0]]);
+    const c = call(g1.id, 1);
+    await node.engine.enqueue(c);
+    const first = await answerNext(false);
+    expect(first.agent.agentId).toBe(a[0]);
+    node.engine.recordTransfer({ tenantId: TENANT, callUuid: c.callUuid, groupId: g1.id, agentId: a[0], to: `group:${g2.id}` });
+    expect(await node.engine.enqueue({ ...c, groupId: g2.id })).toMatchObject({ status: 'queued', position: 1 });
+    await node.engine.callEnded(a[0], c.callUuid, 1000, 0);
+    const offer = node.executor.nextOffer((r) => r.callUuid === c.callUuid);
+    await loginReady(node.engine, [a[1]]);
+    expect((await offer).agent.agentId).toBe(a[1]);
+    expect(await node.engine.enqueue({ ...c, groupId: g2.id })).toEqual({ status: 'rejected', reason: 'duplicate' });
+  });
+});
+
 describe('wrap-up', () => {
   it('keeps the agent in wrap-up for exactly the group time in ms, then ready and offered at once', async () => {
     const a = ids(1) as [string];
