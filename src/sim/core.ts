@@ -363,7 +363,8 @@ export class SwitchCore {
   stopAllApps(ch: Channel, reason: StopReason): void {
     const s = this.apps.get(ch);
     if (!s) return;
-    while (s.length) {
+    // bounded: an app's stop may start another (park after bridge), which is then stopped too
+    for (let guard = 0; s.length && guard < 64; guard++) {
       const top = s[s.length - 1]!;
       top.stop(reason);
       if (s[s.length - 1] === top) s.pop(); // an app that did not finish itself
@@ -373,7 +374,7 @@ export class SwitchCore {
   breakNested(ch: Channel, reason: StopReason = 'break'): void {
     const s = this.apps.get(ch);
     if (!s) return;
-    while (s.length && !(s.length === 1 && s[0]!.name === 'park')) {
+    for (let guard = 0; s.length && !(s.length === 1 && s[0]!.name === 'park') && guard < 64; guard++) {
       const top = s[s.length - 1]!;
       top.stop(reason);
       if (s[s.length - 1] === top) s.pop();
