@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { RoutingStore, type Match, type ScriptResult } from './routing-store.js';
 import type {
   AcdEngineEvents,
+  OfferEvent,
   AgentEndpoint,
   CallOutcome,
   EnqueueRequest,
@@ -133,6 +134,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   private readonly nodeChannel: string;
   private readonly busChannel: string;
   private started = false;
+  private readonly pendingQueueChanges = new Map<string, { tenantId: string; groupId: string }>();
+  private queueChangeTimer: NodeJS.Timeout | null = null;
   private readonly onMessage = (channel: string, message: string) => this.handleMessage(channel, message);
 
   constructor(private readonly opts: AcdEngineOptions) {
@@ -179,6 +182,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     for (const t of this.wrapTimers.values()) clearTimeout(t);
     this.wrapTimers.clear();
     for (const o of this.offers.values()) clearTimeout(o.guard);
+    if (this.queueChangeTimer) clearTimeout(this.queueChangeTimer);
+    this.queueChangeTimer = null;
   }
 
   // ---------------------------------------------------------------------------------------------- groups
@@ -204,7 +209,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     const r = await this.store.run('setGroup', Date.now(), [cfg.id, cfg.tenantId, JSON.stringify(routing), JSON.stringify(cfg)]);
     this.process(r);
     void this.redis.publish(this.busChannel, JSON.stringify({ t: 'group', id: cfg.id, from: this.nodeId }));
-    this.emit('queueChanged', { tenantId: cfg.tenantId, groupId: cfg.id });
+    this.queueChanged({ tenantId: cfg.tenantId, groupId: cfg.id });
   }
 
   /** Remove a group from routing. Its waiting callers are overflowed with a goodbye (returned). */
@@ -267,7 +272,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     });
     if (!this.waiters.has(req.callUuid)) this.waiters.set(req.callUuid, deferred());
     this.process(r);
-    this.emit('queueChanged', { tenantId: req.tenantId, groupId: req.groupId });
+    this.queueChanged({ tenantId: req.tenantId, groupId: req.groupId });
 
     if (r.kind === 'full') {
       const cfg = await this.groupConfig(req.groupId);
@@ -321,7 +326,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       detail: prevState === 'offering' ? { duringOffer: true } : null,
     });
     this.finishCall(callUuid, tenantId, { outcome: 'abandoned', waitMs: Number(waitMs) });
-    this.emit('queueChanged', { tenantId, groupId });
+    this.queueChanged({ tenantId, groupId });
   }
 
   /**
@@ -336,7 +341,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     const waitMs = now - Number(arr);
     this.event('overflow', { tenantId, callUuid, groupId, callerNumber: caller, at: now, waitMs, detail: { reason, target: { kind: 'ivr' } } });
     this.finishCall(callUuid, tenantId, { outcome: 'left', reason, waitMs });
-    this.emit('queueChanged', { tenantId, groupId });
+    this.queueChanged({ tenantId, groupId });
     return true;
   }
 
@@ -566,7 +571,10 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       finish({ outcome: 'error' });
     });
     const at = Date.now();
-    this.emit('offer', { callUuid: m.callUuid, tenantId: m.tenantId, groupId: m.groupId, agentIds: m.agents.map((a) => a.agentId), decidedAt: at });
+    const offered = { callUuid: m.callUuid, tenantId: m.tenantId, groupId: m.groupId, agentIds: m.agents.map((a) => a.agentId), screenPop: m.screenPop, decidedAt: at };
+    this.emit('offer', offered);
+    // the agents' WebSocket sessions may live on other nodes: they need the screen pop too
+    void this.redis.publish(this.busChannel, JSON.stringify({ t: 'offer', o: offered, from: this.nodeId })).catch(() => {});
     for (const a of m.agents) {
       this.event('offer', { tenantId: m.tenantId, callUuid: m.callUuid, groupId: m.groupId, agentId: a.agentId, callerNumber: m.callerNumber, at, waitMs: m.waitMs });
     }
@@ -588,7 +596,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       const waitMs = Number(r.extra[1]);
       this.event('answer', { tenantId: m.tenantId, callUuid: m.callUuid, groupId: m.groupId, agentId: res.agentId, callerNumber: m.callerNumber, at: now, waitMs });
       this.finishCall(m.callUuid, m.tenantId, { outcome: 'answered', agentId: res.agentId, waitMs }, true);
-      this.emit('queueChanged', { tenantId: m.tenantId, groupId: m.groupId });
+      this.queueChanged({ tenantId: m.tenantId, groupId: m.groupId });
       return;
     }
     const reason = res.outcome;
@@ -623,7 +631,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   }
 
   private handleMessage(channel: string, message: string): void {
-    let msg: { t: string; m?: Match; tr?: AgentTransition[]; id?: string; from?: string };
+    let msg: { t: string; m?: Match; tr?: AgentTransition[]; id?: string; from?: string; o?: OfferEvent; q?: { tenantId: string; groupId: string }[] };
     try {
       msg = JSON.parse(message);
     } catch {
@@ -638,7 +646,23 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
         for (const tr of msg.tr) if (tr.to === 'wrap_up') void this.followWrap(tr.agentId);
       }
       else if (msg.t === 'group' && msg.id) this.groups.delete(msg.id);
+      else if (msg.t === 'offer' && msg.o) this.emit('offer', msg.o);
+      else if (msg.t === 'queue' && msg.q) for (const q of msg.q) this.emit('queueChanged', q);
     }
+  }
+
+  /** Local listeners at once; other nodes (their wallboards) at most every 100 ms per group. */
+  private queueChanged(q: { tenantId: string; groupId: string }): void {
+    this.emit('queueChanged', q);
+    this.pendingQueueChanges.set(q.groupId, q);
+    if (this.queueChangeTimer) return;
+    this.queueChangeTimer = setTimeout(() => {
+      this.queueChangeTimer = null;
+      const list = [...this.pendingQueueChanges.values()];
+      this.pendingQueueChanges.clear();
+      void this.redis.publish(this.busChannel, JSON.stringify({ t: 'queue', q: list, from: this.nodeId })).catch(() => {});
+    }, 100);
+    this.queueChangeTimer.unref?.();
   }
 
   private scheduleMaxWait(callUuid: string, ms: number): void {
@@ -694,7 +718,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     const cfg = await this.groupConfig(groupId);
     const target: OverflowTarget = cfg?.overflowOnWait ?? { kind: 'goodbye' };
     this.event('overflow', { tenantId, callUuid, groupId, callerNumber: caller, at: now, waitMs, detail: { reason, target } });
-    this.emit('queueChanged', { tenantId, groupId });
+    this.queueChanged({ tenantId, groupId });
     const meta = this.meta.get(callUuid);
     const hops = meta?.hops ?? 0;
     if (target.kind === 'group' && target.groupId && hops < (this.opts.maxOverflowHops ?? 3)) {

@@ -134,11 +134,21 @@ export interface QueuePosition {
 
 export interface AgentStateEvent extends AgentTransition {}
 
+export interface OfferEvent {
+  callUuid: string;
+  tenantId: string;
+  groupId: string;
+  agentIds: string[];
+  screenPop: ScreenPop;
+  decidedAt: number;
+}
+
 export interface AcdEngineEvents {
   agentState: [AgentStateEvent];
-  offer: [{ callUuid: string; tenantId: string; groupId: string; agentIds: string[]; decidedAt: number }];
+  /** emitted on every node (the agent's WebSocket may be on another node than the call) */
+  offer: [OfferEvent];
   callOutcome: [{ callUuid: string; tenantId: string } & CallOutcome];
-  /** a group's queue or ready agents changed (the WebSocket layer refreshes its stats) */
+  /** a group's queue or ready agents changed (the WebSocket layer refreshes its stats); from other nodes coalesced per 100 ms */
   queueChanged: [{ tenantId: string; groupId: string }];
   error: [Error];
 }

@@ -145,13 +145,20 @@ describe('two CTI nodes on one Redis', () => {
     await n1.engine.enqueue(c);
     const states: string[] = [];
     n1.engine.on('agentState', (e) => states.push(e.to));
+    const seenOnB: string[] = [];
+    n2.engine.on('offer', (o) => seenOnB.push(`${o.callUuid}:${o.agentIds.join()}:${o.screenPop.callerNumber}`));
+    const queueOnB: string[] = [];
+    n2.engine.on('queueChanged', (q) => queueOnB.push(q.groupId));
     await n2.engine.login(a[0], TENANT, { type: 'sip', address: '1001' });
     const offer = n1.executor.nextOffer();
     await n2.engine.setReady(a[0]);
     expect((await offer).callUuid).toBe(c.callUuid);
     expect(n2.executor.offers).toHaveLength(0);
-    await sleep(20);
+    await sleep(150);
     expect(states).toContain('reserved');
+    // node B's WebSocket layer gets the screen pop for its agent and the queue change
+    expect(seenOnB).toEqual([`${c.callUuid}:${a[0]}:${c.callerNumber}`]);
+    expect(queueOnB).toContain(g.id);
   });
 
   it('a match for a dead owner parks the call as an orphan; the owner re-adopts it with its place', async () => {
