@@ -15,10 +15,11 @@ export interface Clock {
 export class RealClock implements Clock {
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private seq = 0;
-  /** speed > 1 makes scheduled things happen faster (e.g. 10 = ten times real speed) */
+  private readonly t0 = Date.now();
+  /** speed > 1 makes emulated time run faster (e.g. 10 = ten times real speed); now() follows it */
   constructor(private readonly speed = 1) {}
   now(): number {
-    return Date.now();
+    return this.speed === 1 ? Date.now() : this.t0 + (Date.now() - this.t0) * this.speed;
   }
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = ++this.seq;
