@@ -1,6 +1,6 @@
 // Malformed and random ESL input never throws out of a connection, and the connection keeps answering.
 import { describe, it, expect } from 'vitest';
-import { Emulator } from '../../src/sim/index.js';
+import { Emulator, VirtualClock } from '../../src/sim/index.js';
 
 function rnd(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -19,7 +19,7 @@ describe('ESL input fuzzing (in-process)', () => {
     const conn = emu.connect((s) => (out += s));
     conn.receive(Buffer.from('auth ClueCon\n\n'));
     const caller = emu.world.dial({ from: '13800000001' });
-    (emu.clock as { advance(ms: number): void }).advance(50);
+    (emu.clock as VirtualClock).advance(50);
     const uuid = caller.uuid!;
     const verbs = ['api', 'bgapi', 'sendmsg', 'event', 'filter', 'nixevent', 'myevents', 'linger', 'log', 'noevents', 'xyz', ''];
     const apis = ['originate', 'uuid_bridge', 'uuid_transfer', 'uuid_kill', 'uuid_hold', 'conference', 'show', 'sofia', 'uuid_record', 'uuid_broadcast', 'eval', 'global_setvar', 'uuid_setvar'];
@@ -36,7 +36,7 @@ describe('ESL input fuzzing (in-process)', () => {
       else frame += '\n';
       if (r() < 0.05) frame = Buffer.from(Array.from({ length: 40 }, () => Math.floor(r() * 256))).toString('latin1');
       expect(() => conn.receive(Buffer.from(frame, 'latin1'))).not.toThrow();
-      (emu.clock as { advance(ms: number): void }).advance(Math.floor(r() * 50));
+      (emu.clock as VirtualClock).advance(Math.floor(r() * 50));
     }
     // still alive and answering (unless a fuzzed `exit` closed it: then a new connection must work)
     const c2out: string[] = [];
