@@ -81,7 +81,7 @@ async function main(): Promise<void> {
   await engine.start();
   const agents = Array.from({ length: AGENTS }, () => randomUUID());
   const groups: SkillGroupConfig[] = Array.from({ length: GROUPS }, (_, i) => ({
-    id: randomUUID(), tenantId: TENANT, name: `g${i}`, strategy: i % 2 ? 'round_robin' : 'longest_idle', priority: 0, agingRate: 0.5,
+    id: randomUUID(), tenantId: TENANT, name: `g${i}`, code: null, strategy: i % 2 ? 'round_robin' : 'longest_idle', priority: 0, agingRate: 0.5,
     vipBoost: 10, musicOnHold: null, announceIntervalMs: 0, maxWaitMs: null, overflowOnWait: null, maxQueueLength: null,
     overflowOnLength: null, noAnswerTimeoutMs: 20_000, wrapUpMs: 0, previousAgentEnabled: false, previousAgentWindowMs: 0,
     previousAgentWaitMs: 0,

@@ -17,6 +17,7 @@ import type { AcdStrategy, OverflowTarget, SkillGroupConfig, SkillGroupMember, A
 
 export interface SkillGroupInput {
   name: string;
+  code?: string | null;
   strategy?: AcdStrategy;
   priority?: number;
   agingRate?: number;
@@ -39,6 +40,7 @@ function toConfig(row: SkillGroupRow, members: SkillGroupMember[]): SkillGroupCo
     id: row.id,
     tenantId: row.tenantId,
     name: row.name,
+    code: row.code,
     strategy: row.strategy,
     priority: row.priority,
     agingRate: row.agingRate,
@@ -108,9 +110,26 @@ async function checkOverflowTargets(db: Db, tenantId: string, selfId: string | n
   }
 }
 
-function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: string; cause?: { code?: string } };
-  return e?.code === '23505' || e?.cause?.code === '23505';
+/** null, or which unique field clashed */
+function uniqueViolation(err: unknown): 'name' | 'code' | null {
+  const e = err as { code?: string; constraint?: string; cause?: { code?: string; constraint?: string } };
+  const pg = e?.code === '23505' ? e : e?.cause?.code === '23505' ? e.cause : null;
+  if (!pg) return null;
+  return pg.constraint === 'skill_groups_tenant_code_uq' ? 'code' : 'name';
+}
+
+function clash(field: 'name' | 'code') {
+  return field === 'code' ? conflict('group_code_taken', '技能组代码已存在', 'code') : conflict('group_name_taken', '技能组名称已存在', 'name');
+}
+
+/** What an IVR flow's `skillGroup` names: a group id, code or name → the group id (null: none in this tenant). */
+export function groupRefResolver(db: Db) {
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  return async (tenantId: string, ref: string): Promise<string | null> => {
+    const by = UUID.test(ref) ? eq(skillGroups.id, ref) : sql`(${skillGroups.code} = ${ref} or ${skillGroups.name} = ${ref})`;
+    const rows = await db.select({ id: skillGroups.id, code: skillGroups.code }).from(skillGroups).where(tenantScope(skillGroups.tenantId, tenantId, by));
+    return (rows.find((r) => r.code === ref) ?? rows[0])?.id ?? null;
+  };
 }
 
 export async function createGroup(db: Db, tenantId: string, input: SkillGroupInput): Promise<SkillGroupConfig> {
@@ -119,7 +138,8 @@ export async function createGroup(db: Db, tenantId: string, input: SkillGroupInp
     const [row] = await db.insert(skillGroups).values({ ...input, tenantId }).returning();
     return toConfig(row!, []);
   } catch (err) {
-    if (isUniqueViolation(err)) throw conflict('group_name_taken', '技能组名称已存在', 'name');
+    const field = uniqueViolation(err);
+    if (field) throw clash(field);
     throw err;
   }
 }
@@ -136,7 +156,8 @@ export async function updateGroup(db: Db, tenantId: string, id: string, patch: P
     const members = await membersOf(db, tenantId, [id]);
     return toConfig(row, members.get(id) ?? []);
   } catch (err) {
-    if (isUniqueViolation(err)) throw conflict('group_name_taken', '技能组名称已存在', 'name');
+    const field = uniqueViolation(err);
+    if (field) throw clash(field);
     throw err;
   }
 }

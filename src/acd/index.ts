@@ -5,7 +5,7 @@ import type { AppContext } from '../app-context.js';
 import { AcdEngine, type AcdEngineOptions } from './engine.js';
 import { createQueueEventWriter, previousAgentLoader } from './queue-events.js';
 import { createAgentStateLogWriter } from '../agents/state-log.js';
-import { listAllGroups } from './groups.js';
+import { listAllGroups, groupRefResolver } from './groups.js';
 import { acdRoutes } from './routes.js';
 import { agentRoutes } from '../agents/routes.js';
 import { createQueueHandler, type QueueTaskOptions } from './queue-task.js';
@@ -60,7 +60,7 @@ export async function startAcd(
     engine,
     adopted,
     routes: [acdRoutes(ctx, { engine }), agentRoutes(ctx, { engine })],
-    queueHandler: createQueueHandler({ ...opts, engine }),
+    queueHandler: createQueueHandler({ resolveGroup: groupRefResolver(ctx.db), ...opts, engine }),
     async close() {
       await engine.stop();
       subscriber.disconnect();

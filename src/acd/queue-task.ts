@@ -11,7 +11,7 @@ import { queueAnnouncement } from './estimate.js';
 
 export interface QueueTaskOptions {
   engine: AcdEngine;
-  /** a flow names its skill group by id or by name; names are resolved here (null: no such group) */
+  /** a flow names its skill group by id, code or name; non-ids are resolved here (groupRefResolver; null: none) */
   resolveGroup?: (tenantId: string, ref: string) => Promise<string | null>;
   /** play the announcement (e.g. TTS of `text`); without it there are no announcements */
   announce?: (media: CallMedia, position: QueuePosition, text: string) => Promise<void>;

@@ -28,6 +28,7 @@ const ms = (max: number) => ({ type: 'integer', minimum: 0, maximum: max }) as c
 
 const groupInputProperties = {
   name: { type: 'string', minLength: 1, maxLength: 64 },
+  code: { type: ['string', 'null'], pattern: '^[A-Za-z0-9_-]{1,32}$', description: 'short reference for IVR flows (skillGroup: consult)' },
   strategy: { type: 'string', enum: [...ACD_STRATEGIES] },
   priority: { type: 'integer', minimum: -100, maximum: 100 },
   agingRate: { type: 'number', minimum: 0, maximum: 100, description: 'priority points a waiting call gains per second' },

@@ -17,6 +17,8 @@ export interface SkillGroupConfig {
   id: string;
   tenantId: string;
   name: string;
+  /** short reference used by IVR flows (`skillGroup: consult`) */
+  code: string | null;
   strategy: AcdStrategy;
   priority: number;
   agingRate: number;

@@ -107,6 +107,7 @@ export function group(overrides: Partial<SkillGroupConfig> & { members: SkillGro
     id: randomUUID(),
     tenantId: TENANT,
     name: 'g-' + randomUUID().slice(0, 6),
+    code: null,
     strategy: 'longest_idle',
     priority: 0,
     agingRate: 0,

@@ -80,6 +80,11 @@ describe('ACD admin and agent REST', () => {
     groupId = g.id;
     expect(g).toMatchObject({ name: '综合咨询', strategy: 'best_proficiency', wrapUpMs: 1500, previousAgentEnabled: true, members: [] });
     expect((await as(people.admin!, 'POST', '/acd/groups', { name: '综合咨询' })).statusCode).toBe(409);
+    const code1 = await as(people.admin!, 'POST', '/acd/groups', { name: '企业专席', code: 'enterprise' });
+    expect(code1.statusCode).toBe(201);
+    const code2 = await as(people.admin!, 'POST', '/acd/groups', { name: '企业专席二', code: 'enterprise' });
+    expect(code2.statusCode).toBe(409);
+    expect(code2.json()).toMatchObject({ code: 'group_code_taken', field: 'code' });
     const badTarget = await as(people.admin!, 'POST', '/acd/groups', { name: '投诉', overflowOnLength: { kind: 'group' } });
     expect(badTarget.statusCode).toBe(400);
     // another center cannot see it

@@ -17,7 +17,7 @@ afterAll(async () => {
 describe('startAcd', () => {
   it('pushes the configured groups into routing at start and flushes events on close', async () => {
     const tenant = await freshTenant(pool);
-    const g = await createGroup(db, tenant, { name: '咨询', strategy: 'round_robin' });
+    const g = await createGroup(db, tenant, { name: '咨询', code: 'consult', strategy: 'round_robin' });
     const redis = new Redis(TEST_REDIS_URL);
     const prefix = newPrefix();
     const ctx: AppContext = {
@@ -35,9 +35,20 @@ describe('startAcd', () => {
     expect((await acd.engine.groupConfig(g.id))?.strategy).toBe('round_robin');
     const res = await acd.engine.enqueue({ callUuid: crypto.randomUUID(), tenantId: tenant, groupId: g.id, callerNumber: '13800000000' });
     expect(res).toEqual({ status: 'queued', position: 1 });
+    // the IVR names the group by its code
+    const media = { uuid: 'x', startMusic: async () => {} } as unknown as import('../../src/calls/media.js').CallMedia;
+    const ivrCall = crypto.randomUUID();
+    const handled = acd.queueHandler(
+      { tenantId: tenant, callUuid: ivrCall, callerNumber: '13800000009', destination: '12345', skillGroup: 'consult', priority: 50, flowId: 'f', versionId: 'v', nodeId: 'n', vars: {}, requestedAt: new Date() },
+      media,
+    );
+    for (let i = 0; i < 50 && !(await acd.engine.position(ivrCall)); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await acd.engine.position(ivrCall)).toMatchObject({ position: 1 });
+    await acd.engine.abandon(ivrCall);
+    expect(await handled).toEqual({ kind: 'caller-gone' });
     await acd.close();
     const { rows } = await pool.query(`select type from queue_events where tenant_id = $1`, [tenant]);
-    expect(rows.map((r) => r.type)).toEqual(['enqueue']);
+    expect(rows.map((r) => r.type)).toEqual(['enqueue', 'enqueue', 'abandon']);
     redis.disconnect();
     await dropPrefix(prefix);
   });

@@ -48,6 +48,8 @@ export const skillGroups = pgTable(
       .notNull()
       .references(() => tenants.id),
     name: text('name').notNull(),
+    /** short reference IVR flows use (`skillGroup: consult`); unique per tenant */
+    code: text('code'),
     strategy: text('strategy', { enum: ACD_STRATEGIES }).notNull().default('longest_idle'),
     /** added to every call's priority in this group; compared across groups for agents in several */
     priority: integer('priority').notNull().default(0),
@@ -75,6 +77,7 @@ export const skillGroups = pgTable(
   },
   (t) => [
     uniqueIndex('skill_groups_tenant_name_uq').on(t.tenantId, t.name),
+    uniqueIndex('skill_groups_tenant_code_uq').on(t.tenantId, t.code).where(sql`${t.code} is not null`),
     check(
       'skill_groups_strategy_ck',
       sql`${t.strategy} in ('longest_idle','round_robin','ring_all','fewest_calls','sequential','random','best_proficiency')`,

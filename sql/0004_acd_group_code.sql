@@ -1,0 +1,2 @@
+ALTER TABLE "skill_groups" ADD COLUMN "code" text;--> statement-breakpoint
+CREATE UNIQUE INDEX "skill_groups_tenant_code_uq" ON "skill_groups" USING btree ("tenant_id","code") WHERE "skill_groups"."code" is not null;
