@@ -254,10 +254,11 @@ export class ApiCommands {
 
     T.set('show', (a, r) => r(this.show(a)));
     T.set('hupall', (a, r) => {
-      const [cause, k, v] = a.split(/\s+/);
+      const [cause, k, v] = a.split(/\s+/).filter(Boolean);
       const c = cause && KNOWN_CAUSES.has(cause) ? cause : 'MANAGER_REQUEST';
-      for (const ch of [...core.channels.values()]) if (!k || ch.getVar(k) === v) core.hangup(ch, c);
-      r('+OK\n');
+      const matching = k && v !== undefined;
+      for (const ch of [...core.channels.values()]) if (!matching || ch.getVar(k) === v) core.hangup(ch, c);
+      r(matching ? `+OK hangup all channels matching [${k}]=[${v}] with cause: ${c}\n` : `+OK hangup all channels with cause ${c}\n`);
     });
     T.set('sofia', (a, r) => {
       const m = /^status\s+profile\s+(\S+)\s+reg(?:\s+(\S+))?/.exec(a);
