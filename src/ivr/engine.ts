@@ -440,6 +440,8 @@ class FlowRun {
           maxDigits: 1,
           tries: 1,
           timeoutMs,
+          // no terminator: # may be a menu key, and a single key needs none
+          terminators: '',
           validDigitsRegex: `^[${klass}]$`,
           variableName: `ivr_${nodeId.replace(/-/g, '_')}`,
         }),
@@ -588,7 +590,7 @@ class FlowRun {
     let gone: CallGoneError | undefined;
     try {
       const r = await this.media.run(
-        () => this.media.inner.record({ path: file, maxSeconds: node.maxSeconds, terminators: node.stopKey, beep: node.beep }),
+        () => this.media.inner.record({ path: file, maxSeconds: node.maxSeconds, terminators: node.stopKey, beep: node.beep, silenceSeconds: node.silenceSeconds }),
         (r) => r.terminator !== undefined,
       );
       rec = r;

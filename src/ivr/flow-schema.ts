@@ -99,6 +99,7 @@ export const voicemailNode = z.strictObject({
   maxSeconds: z.number().int().min(5).max(1800).default(300),
   stopKey: z.string().regex(/^[0-9*#]$/).default('#').describe('key that ends the recording'),
   beep: z.boolean().default(true),
+  silenceSeconds: z.number().int().min(2).max(60).default(5).describe('this long without voice ends the recording (callers pause to think)'),
   next: nodeRef.optional().describe('after the recording (default: hang up)'),
 });
 

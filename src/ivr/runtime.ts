@@ -7,7 +7,10 @@ import type { AppContext } from '../app-context.js';
 import type { HealthSource } from '../http/health.js';
 import type { CallMedia } from '../calls/media.js';
 import { FlowRegistry, type CompiledFlow } from './registry.js';
-import { FlowRunner, type FlowEngineDeps, type FlowCallContext, type FlowRunResult, type QueueHandler, type StepSample } from './engine.js';
+import { FlowRunner, type CallerAttributes, type FlowEngineDeps, type FlowCallContext, type FlowRunResult, type QueueHandler, type StepSample } from './engine.js';
+import { IvrFlowTask } from './flow-task.js';
+import type { CallSession } from '../calls/call-session.js';
+import type { CallTask } from '../calls/call-task.js';
 import { ticketStatusLookup, demoTicketSource, type LookupHandler } from './lookups.js';
 import { VoicemailStore, SurveyStore } from './stores.js';
 import { ivrAdminRoutes } from './routes.js';
@@ -95,6 +98,31 @@ export class IvrRuntime {
     if (!entry) return { kind: 'no-route' };
     if (await this.blacklist.screen(entry.tenantId, callerNumber, media, log)) return { kind: 'rejected', tenantId: entry.tenantId };
     return { kind: 'run', tenantId: entry.tenantId, flow: entry.flow, runner: new FlowRunner(this.engineDeps, entry.flow) };
+  }
+
+  /**
+   * For CallTracker.onNewCall: screen the caller, pick the flow by dialled number, and run it as the session's
+   * first task. `afterFlow` may append tasks (e.g. the ACD's queue task for a queue request).
+   */
+  async handleNewCall(
+    session: CallSession,
+    opts: { attributes?: CallerAttributes; afterFlow?: (result: FlowRunResult, session: CallSession) => CallTask[] | void } = {},
+  ): Promise<AdmitResult> {
+    const admitted = await this.admit(session.media, session.did ?? session.calleeNumber ?? '', session.callerNumber ?? '', session.log);
+    if (admitted.kind === 'rejected') session.setVar('ivr.outcome', 'blacklisted');
+    if (admitted.kind !== 'run') return admitted;
+    // the entry point is the authority on which center a dialled number belongs to
+    if (session.tenantId !== admitted.tenantId) session.tenantId = admitted.tenantId;
+    const task = new IvrFlowTask(admitted.runner, {
+      attributes: opts.attributes,
+      onResult: (result, s) => {
+        const more = opts.afterFlow?.(result, s);
+        if (more && more.length > 0) s.addTasks(...more);
+      },
+    });
+    session.addTasks(task);
+    void session.runTasks();
+    return admitted;
   }
 
   runner(flow: CompiledFlow): FlowRunner {

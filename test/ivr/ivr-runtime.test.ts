@@ -2,7 +2,6 @@
 // stores (after-hours complaint → voicemail row + WAV served to a supervisor; survey → summary), the admin API
 // for flows/versions/load errors/reload, and /healthz reporting a refused edit.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +10,7 @@ import { buildHttpApp } from '../../src/http/app.js';
 import { makeTestContext, createTestTenant, createTestUser, login, type TestContext, type LoggedIn } from '../http/fixture.js';
 import { ScriptedMedia } from './scripted-media.js';
 import type { TtsProvider } from '../../src/tts/provider.js';
+import { prepareDemoTenant } from './demo-tenant.js';
 
 let t: TestContext;
 let app: FastifyInstance;
@@ -22,31 +22,11 @@ let supervisor: LoggedIn;
 
 const fakeTts: TtsProvider = { id: 'fake', render: async (text, out) => fs.writeFileSync(out, `RIFF${text}`) };
 
-/** The shipped demo flows, copied for a throw-away tenant, with stub prompt files. */
-function prepareDirs(tenantId: string): { flows: string; prompts: string; recordings: string } {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ivr-rt-'));
-  const flows = path.join(root, 'flows');
-  const prompts = path.join(root, 'prompts');
-  fs.mkdirSync(path.join(flows, tenantId), { recursive: true });
-  fs.mkdirSync(path.join(flows, 'calendar'));
-  for (const f of fs.readdirSync('ivr-flows/demo')) {
-    const src = fs.readFileSync(path.join('ivr-flows/demo', f), 'utf8');
-    fs.writeFileSync(path.join(flows, tenantId, f), src);
-    for (const m of src.matchAll(/file: (\S+)/g)) {
-      fs.mkdirSync(path.dirname(path.join(prompts, m[1]!)), { recursive: true });
-      fs.writeFileSync(path.join(prompts, m[1]!), 'RIFF');
-    }
-  }
-  fs.writeFileSync(path.join(flows, 'entry-points.yaml'), fs.readFileSync('ivr-flows/entry-points.yaml', 'utf8').replaceAll('demo', tenantId));
-  fs.copyFileSync('ivr-flows/calendar/demo.yaml', path.join(flows, 'calendar', `${tenantId}.yaml`));
-  return { flows, prompts, recordings: path.join(root, 'recordings') };
-}
-
 beforeAll(async () => {
   const probe = await makeTestContext();
   tenant = await createTestTenant(probe.ctx);
   await probe.close();
-  const dirs = prepareDirs(tenant);
+  const dirs = prepareDemoTenant(tenant);
   flowsDir = dirs.flows;
   t = await makeTestContext({ IVR_FLOWS_DIR: dirs.flows, PROMPTS_DIR: dirs.prompts, RECORDINGS_DIR: dirs.recordings });
   ivr = new IvrRuntime(t.ctx, { ttsProvider: fakeTts, watch: false });
