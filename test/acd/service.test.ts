@@ -53,3 +53,31 @@ describe('startAcd', () => {
     await dropPrefix(prefix);
   });
 });
+
+describe('demo skill groups', () => {
+  it('creates the groups the demo IVR flow names, with the demo agents, once', async () => {
+    const { ensureDemoSkillGroups } = await import('../../src/acd/demo-seed.js');
+    const { listGroups, groupRefResolver, listEndpoints } = await import('../../src/acd/groups.js');
+    const tenant = await freshTenant(pool);
+    const ids = new Map<string, string>();
+    for (let i = 1001; i <= 1020; i++) {
+      const { rows } = await pool.query<{ id: string }>(
+        `insert into users (tenant_id, login_id, display_name, role, extension, password_hash) values ($1, $2, '话务员', 'agent', $3, 'x') returning id`,
+        [tenant, `${tenant}-${i}`, String(i)],
+      );
+      ids.set(String(i), rows[0]!.id);
+    }
+    expect((await ensureDemoSkillGroups(db, tenant)).sort()).toEqual(['complaint', 'consult', 'enterprise', 'general', 'help', 'suggestion']);
+    expect(await ensureDemoSkillGroups(db, tenant)).toEqual([]);
+    const groups = await listGroups(db, tenant);
+    const consult = groups.find((g) => g.code === 'consult')!;
+    const general = groups.find((g) => g.code === 'general')!;
+    expect(consult.members).toHaveLength(10);
+    expect(consult.overflowOnWait).toEqual({ kind: 'group', groupId: general.id });
+    expect(await groupRefResolver(db)(tenant, 'complaint')).toBe(groups.find((g) => g.code === 'complaint')!.id);
+    expect(await groupRefResolver(db)(tenant, '紧急求助')).toBe(groups.find((g) => g.code === 'help')!.id);
+    expect(await groupRefResolver(db)(tenant, 'nope')).toBeNull();
+    const eps = await listEndpoints(db, tenant, ids.get('1020')!);
+    expect(eps.find((e) => e.type === 'mobile')).toMatchObject({ address: '13700000001', gateway: 'hotline-carrier', confirmKey: '1' });
+  });
+});
