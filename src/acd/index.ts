@@ -36,8 +36,12 @@ export async function startAcd(
   opts: Partial<Pick<AcdEngineOptions, 'missesBeforeNotReady' | 'offerGuardMs'>> & Omit<QueueTaskOptions, 'engine'> = {},
 ): Promise<AcdService> {
   const log = ctx.log.child({ mod: 'acd' });
-  const queueEvents = createQueueEventWriter(ctx.db, log);
-  const stateLog = createAgentStateLogWriter(ctx.db, log);
+  const spill = { redis: ctx.redis, prefix: `${ctx.redisPrefix}:acd` };
+  const queueEvents = createQueueEventWriter(ctx.db, log, spill);
+  const stateLog = createAgentStateLogWriter(ctx.db, log, spill);
+  // rows an earlier run could not write (database outage) go in now
+  void queueEvents.drainSpill().catch(() => {});
+  void stateLog.drainSpill().catch(() => {});
   const subscriber = new Redis(ctx.env.REDIS_URL, { lazyConnect: false });
   const engine = new AcdEngine({
     redis: ctx.redis,

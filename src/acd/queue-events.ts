@@ -1,18 +1,21 @@
 // Queue events go to PostgreSQL in batches, never on the routing path; the previous-agent map is rebuilt from them.
 import type pg from 'pg';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { queueEvents, type QueueEventRow } from '../db/schema/index.js';
 import { BatchedWriter } from './batched-writer.js';
 import type { PreviousAgentRecord } from './engine.js';
 
-export function createQueueEventWriter(db: Db, log?: Logger): BatchedWriter<QueueEventRow> {
+/** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
+export function createQueueEventWriter(db: Db, log?: Logger, spill?: { redis: Redis; prefix: string }): BatchedWriter<QueueEventRow> {
   return new BatchedWriter<QueueEventRow>({
     name: 'queue_events',
     log,
     write: async (rows) => {
       await db.insert(queueEvents).values(rows);
     },
+    spill: spill && { redis: spill.redis, key: `${spill.prefix}:spill:queue_events`, revive: (r) => ({ ...r, at: new Date(r.at) }) },
   });
 }
 

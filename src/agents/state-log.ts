@@ -1,16 +1,23 @@
 // Agent state periods in PostgreSQL: written in batches as they end, totalled per agent per day.
 import type pg from 'pg';
+import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { agentStateLog, type AgentStateLogRow } from '../db/schema/index.js';
 import { BatchedWriter } from '../acd/batched-writer.js';
 
-export function createAgentStateLogWriter(db: Db, log?: Logger): BatchedWriter<AgentStateLogRow> {
+/** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
+export function createAgentStateLogWriter(db: Db, log?: Logger, spill?: { redis: Redis; prefix: string }): BatchedWriter<AgentStateLogRow> {
   return new BatchedWriter<AgentStateLogRow>({
     name: 'agent_state_log',
     log,
     write: async (rows) => {
       await db.insert(agentStateLog).values(rows);
+    },
+    spill: spill && {
+      redis: spill.redis,
+      key: `${spill.prefix}:spill:agent_state_log`,
+      revive: (r) => ({ ...r, startedAt: new Date(r.startedAt), endedAt: new Date(r.endedAt) }),
     },
   });
 }
