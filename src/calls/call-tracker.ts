@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { EslCluster } from '../esl/esl-cluster.js';
-import type { EslNode } from '../esl/esl-node.js';
+import type { EslNode, ResyncInfo } from '../esl/esl-node.js';
 import type { ChannelRow, EslEvent } from '../esl/event.js';
 import { CallSession, type CallLeg, type LegRole, type HangupSide } from './call-session.js';
 import type { CallState } from './call-state.js';
@@ -46,6 +46,18 @@ const LOGGED_EVENTS = new Set([
 ]);
 
 const RECENTLY_ENDED_MAX = 5000;
+/** how long call finalization waits for Redis before going ahead without it (ms) */
+const REDIS_WAIT_MS = 1000;
+
+/** Resolves with the promise's value, or 'timeout' after ms (the promise keeps running). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+    timer.unref();
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
 
 interface SessionMeta {
   media: EslCallMedia;
@@ -54,6 +66,8 @@ interface SessionMeta {
   finalizing?: Promise<void>;
   settleTimer?: NodeJS.Timeout;
   stateAtHangup?: CallState;
+  /** performance.now() of the last event seen on any of the call's legs (or of its adoption) */
+  lastEventAt: number;
 }
 
 export class CallTracker extends EventEmitter<CallTrackerEvents> {
@@ -69,8 +83,8 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly log: Logger;
   private readonly onEvent = (ev: EslEvent, node: EslNode): void => this.handleEvent(ev, node);
-  private readonly onResync = (rows: ChannelRow[], node: EslNode): void => {
-    this.track(this.resync(rows, node));
+  private readonly onResync = (rows: ChannelRow[], node: EslNode, info: ResyncInfo): void => {
+    this.track(this.resync(rows, node, info));
   };
   private started = false;
 
@@ -142,6 +156,8 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
       if (ev.name === 'CHANNEL_PARK' && this.isNewHotlineCall(ev)) this.newCall(ev, node);
       return;
     }
+    const meta = this.meta.get(session);
+    if (meta) meta.lastEventAt = ev.receivedAt;
     if (LOGGED_EVENTS.has(ev.name)) session.logLegEvent(uuid, ev.name, eventTime(ev), legEventDetails(ev));
     const leg = session.legs.get(uuid);
     switch (ev.name) {
@@ -210,7 +226,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
       did: init.did,
       startAt: init.startAt,
     });
-    this.meta.set(session, { media, persistQueued: false, persistChain: Promise.resolve() });
+    this.meta.set(session, { media, persistQueued: false, persistChain: Promise.resolve(), lastEventAt: performance.now() });
     this.calls.set(uuid, session);
     this.byLeg.set(uuid, session);
     session.on('changed', () => this.persist(session));
@@ -308,22 +324,30 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
 
   private async writeCdr(session: CallSession, meta: SessionMeta, opts: { recovered?: boolean }): Promise<void> {
     const record = this.recordOf(session, meta);
-    await meta.persistChain;
-    try {
-      await this.store.save(record);
-    } catch (err) {
+    // the final record in Redis covers a crash between here and the CDR insert; bounded, so that a Redis outage
+    // delays no CDR (PostgreSQL may well be up)
+    await withTimeout(meta.persistChain, REDIS_WAIT_MS);
+    const saved = await withTimeout(this.store.save(record), REDIS_WAIT_MS).catch((err: unknown) => {
       session.log.warn({ err: (err as Error).message }, 'could not save the final call record');
-    }
+    });
     try {
       const result = await this.opts.cdr.write({ record, recovered: opts.recovered });
       session.log.info({ result, cause: session.hangupCause, side: session.hangupSide }, 'CDR');
-      await this.store.remove(session.uuid, session.node);
     } catch (err) {
-      // neither PostgreSQL nor Redis took it: the Redis record (if saved) lets the next resync retry
-      session.log.error({ err }, 'CDR could not be written nor buffered');
+      // neither PostgreSQL nor the Redis buffer took it; the Redis record (if saved) lets the next resync retry
+      session.log.error({ err, recordSaved: saved !== 'timeout' }, 'CDR could not be written nor buffered');
+      this.forget(session);
+      this.emit('ended', session);
+      return;
     }
     this.forget(session);
     this.emit('ended', session);
+    try {
+      await this.store.remove(session.uuid, session.node);
+    } catch (err) {
+      // harmless: a later resync finds the record, re-finalizes, and the insert is a no-op
+      session.log.warn({ err: (err as Error).message }, 'call record not removed from Redis');
+    }
   }
 
   private forget(session: CallSession): void {
@@ -371,7 +395,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   // ------------------------------------------------------------ re-adoption
 
   /** After a (re)connect: adopt live calls we do not hold, finalize those that vanished. */
-  private async resync(rows: ChannelRow[], node: EslNode): Promise<void> {
+  private async resync(rows: ChannelRow[], node: EslNode, info: ResyncInfo): Promise<void> {
     const live = new Map(rows.map((r) => [r.uuid, r]));
     let records: CallRecord[] = [];
     try {
@@ -382,9 +406,11 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     const legsOfRecords = new Set<string>();
     for (const r of records) for (const l of r.legs) legsOfRecords.add(l.uuid);
 
-    // calls held in memory whose caller vanished while the connection was down
+    // calls held in memory whose caller vanished while the connection was down (not those newer than the rows)
     for (const s of [...this.calls.values()]) {
       if (s.node !== node.name || live.has(s.uuid)) continue;
+      const m = this.meta.get(s);
+      if (!m || m.finalizing || m.lastEventAt >= info.requestedAt) continue;
       s.log.warn('call vanished while the ESL connection was down');
       for (const leg of s.legs.values()) if (!live.has(leg.uuid)) leg.hungUpAt ??= Date.now();
       this.meta.get(s)?.media.markGone();

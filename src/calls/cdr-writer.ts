@@ -55,6 +55,8 @@ export function redisConnectionOptions(url: string): ConnectionOptions {
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
     maxRetriesPerRequest: null,
+    // reconnect within 2 s once Redis is back (BullMQ's default backs off to 20 s)
+    retryStrategy: (times: number) => Math.min(100 * times, 2000),
   };
 }
 
@@ -237,8 +239,22 @@ export class CdrWriter {
     return Object.values(c).reduce((a, b) => a + b, 0);
   }
 
-  async close(): Promise<void> {
-    await this.worker?.close();
-    await this.queue.close();
+  /**
+   * Stop the worker (a job in progress may finish; an unfinished one stays in Redis for the next start) and close
+   * the queue. Bounded: while Redis is unreachable BullMQ's close would wait for its reconnect backoff.
+   */
+  async close(timeoutMs = 5000): Promise<void> {
+    const closing = Promise.all([this.worker?.close(), this.queue.close()]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      closing.then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.log.warn('CDR queue did not close in time; dropping its Redis connections');
+      // not awaited: BullMQ's disconnect also waits for a reconnect that may never come
+      void Promise.allSettled([this.worker?.disconnect(), this.queue.disconnect()]);
+    }
   }
 }

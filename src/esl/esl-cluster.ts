@@ -1,7 +1,7 @@
 // Several FreeSWITCH nodes behind one facade: which node owns which channel, and where new originates go.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { EslNode, type EslNodeOptions, type EslNodeHealth } from './esl-node.js';
+import { EslNode, type EslNodeOptions, type EslNodeHealth, type ResyncInfo } from './esl-node.js';
 import type { ChannelRow, EslEvent } from './event.js';
 import type { EslMetrics } from './metrics.js';
 import { EslDisconnectedError } from './errors.js';
@@ -12,7 +12,7 @@ export interface EslClusterOptions extends Omit<EslNodeOptions, 'host' | 'port' 
 
 export interface EslClusterEvents {
   event: [EslEvent, EslNode];
-  resync: [ChannelRow[], EslNode];
+  resync: [ChannelRow[], EslNode, ResyncInfo];
   connected: [EslNode];
   disconnected: [EslNode];
 }
@@ -21,6 +21,8 @@ export class EslCluster extends EventEmitter<EslClusterEvents> {
   readonly nodes: readonly EslNode[];
   /** channel UUID → the node it lives on */
   private readonly owner = new Map<string, EslNode>();
+  /** arrival time of the last event per channel, so a resync does not drop channels newer than its rows */
+  private readonly seenAt = new Map<string, number>();
   private rr = 0;
 
   constructor(nodes: EslNode[]);
@@ -40,6 +42,7 @@ export class EslCluster extends EventEmitter<EslClusterEvents> {
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop()));
     this.owner.clear();
+    this.seenAt.clear();
   }
 
   /** Resolves when at least `min` nodes (default all) are connected. */
@@ -97,16 +100,21 @@ export class EslCluster extends EventEmitter<EslClusterEvents> {
   private wire(node: EslNode): void {
     node.on('event', (ev) => {
       if (ev.uuid) {
-        if (ev.name === 'CHANNEL_DESTROY') this.owner.delete(ev.uuid);
-        else if (this.owner.get(ev.uuid) !== node) this.owner.set(ev.uuid, node);
+        if (ev.name === 'CHANNEL_DESTROY') {
+          this.owner.delete(ev.uuid);
+          this.seenAt.delete(ev.uuid);
+        } else {
+          if (this.owner.get(ev.uuid) !== node) this.owner.set(ev.uuid, node);
+          this.seenAt.set(ev.uuid, ev.receivedAt);
+        }
       }
       this.emit('event', ev, node);
     });
-    node.on('resync', (rows) => {
-      // the node's own channels are exactly the rows now
-      for (const [uuid, n] of this.owner) if (n === node) this.owner.delete(uuid);
+    node.on('resync', (rows, info) => {
+      // the node's channels are the rows, plus any whose events arrived after the rows were asked for
+      for (const [uuid, n] of this.owner) if (n === node && (this.seenAt.get(uuid) ?? 0) < info.requestedAt) this.owner.delete(uuid);
       for (const row of rows) this.owner.set(row.uuid, node);
-      this.emit('resync', rows, node);
+      this.emit('resync', rows, node, info);
     });
     node.on('connected', () => this.emit('connected', node));
     node.on('disconnected', () => this.emit('disconnected', node));

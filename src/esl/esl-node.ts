@@ -91,9 +91,15 @@ interface ExecuteWaiter {
   timer?: NodeJS.Timeout;
 }
 
+/** When the `show channels` behind a resync was asked for: events received after this may be newer than the rows. */
+export interface ResyncInfo {
+  /** performance.now() when the request was sent */
+  requestedAt: number;
+}
+
 export interface EslNodeEvents {
   event: [EslEvent];
-  resync: [ChannelRow[]];
+  resync: [ChannelRow[], ResyncInfo];
   connected: [];
   disconnected: [Error | null];
   heartbeat: [EslEvent];
@@ -466,10 +472,11 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
 
   private async resync(conn: Connection, attempt = 0): Promise<void> {
     try {
+      const requestedAt = performance.now();
       const rows = await this.showChannels({ timeoutMs: this.opts.resyncTimeoutMs });
       if (this.conn !== conn) return;
       this.log.info({ channels: rows.length }, 'resync: live channels on the switch');
-      this.emitSafely('resync', rows);
+      this.emitSafely('resync', rows, { requestedAt });
     } catch (err) {
       if (this.conn !== conn) return;
       // the connection itself is still fine (events flow); try again rather than recycle it under load

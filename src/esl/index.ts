@@ -1,6 +1,6 @@
 // The ESL layer: the only code that talks to modesl. Everyone else uses EslNode / EslCluster.
 export { EslNode, parseShowJson } from './esl-node.js';
-export type { EslNodeOptions, EslNodeHealth, EslNodeEvents, CommandOptions, ExecuteOptions } from './esl-node.js';
+export type { EslNodeOptions, EslNodeHealth, EslNodeEvents, CommandOptions, ExecuteOptions, ResyncInfo } from './esl-node.js';
 export { EslCluster } from './esl-cluster.js';
 export type { EslClusterOptions, EslClusterEvents } from './esl-cluster.js';
 export { EslError, EslTimeoutError, EslCommandError, EslDisconnectedError, EslAuthError, isErrorReply } from './errors.js';

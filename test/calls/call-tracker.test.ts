@@ -234,6 +234,23 @@ describe('CallTracker over ESL (scripted switch)', () => {
     expect(await redis.smembers(`${prefix}:calls:fs1`)).toEqual([]);
   });
 
+  it('a call that arrives while the resync is in flight is kept (the rows predate it)', async () => {
+    await cluster.stop();
+    sw.peer.apiDelayMs = (command) => (command === 'show channels as json' ? 300 : 0);
+    newCalls.length = 0;
+    const next = await boot();
+    cluster = next.cluster;
+    tracker = next.tracker;
+    await writer.close();
+    writer = next.writer;
+    const uuid = sw.park({ caller: '13800000021' });
+    await until(() => newCalls.length === 1);
+    await new Promise((r) => setTimeout(r, 500));
+    await tracker.whenIdle();
+    expect(tracker.get(uuid)?.ended).toBe(false);
+    expect(await cdrOf(uuid)).toBeUndefined();
+  });
+
   it('a parked call that arrived while no CTI listened is picked up as a new call on connect', async () => {
     await cluster.stop();
     const uuid = sw.park({ caller: '13800000020' });
