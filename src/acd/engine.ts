@@ -310,17 +310,15 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
 
   /** The caller hung up while waiting (or while an agent was being rung). */
   async abandon(callUuid: string): Promise<void> {
-    const live = this.offers.get(callUuid);
-    if (live && !live.settled) {
-      live.settled = true;
-      clearTimeout(live.guard);
-      this.offers.delete(callUuid);
-      live.ac.abort();
-    }
+    this.withdrawOffer(callUuid);
     const r = await this.store.run('abandon', Date.now(), [callUuid]);
     this.process(r);
     if (r.kind !== 'ok') return;
-    const [prevState, groupId, waitMs, tenantId, caller] = r.extra as [string, string, string, string, string];
+    const [prevState, groupId, waitMs, tenantId, caller, , owner] = r.extra as [string, string, string, string, string, string, string];
+    // the owner node rings the agent and runs the caller's queue task: tell it the caller is gone
+    if (owner && owner !== this.nodeId) {
+      void this.redis.publish(this.channelOf(owner), JSON.stringify({ t: 'gone', callUuid, tenantId, waitMs: Number(waitMs) })).catch(() => {});
+    }
     this.event('abandon', {
       tenantId, callUuid, groupId, callerNumber: caller, at: Date.now(), waitMs: Number(waitMs),
       detail: prevState === 'offering' ? { duringOffer: true } : null,
@@ -343,6 +341,17 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     this.finishCall(callUuid, tenantId, { outcome: 'left', reason, waitMs });
     this.queueChanged({ tenantId, groupId });
     return true;
+  }
+
+  /** Stop an offer this node is performing (the caller is gone); its result is then ignored. */
+  private withdrawOffer(callUuid: string): void {
+    const live = this.offers.get(callUuid);
+    if (live && !live.settled) {
+      live.settled = true;
+      clearTimeout(live.guard);
+      this.offers.delete(callUuid);
+      live.ac.abort();
+    }
   }
 
   /** Position (1 = next) and estimated wait, for the periodic announcement. Null when the call is not waiting. */
@@ -631,7 +640,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   }
 
   private handleMessage(channel: string, message: string): void {
-    let msg: { t: string; m?: Match; tr?: AgentTransition[]; id?: string; from?: string; o?: OfferEvent; q?: { tenantId: string; groupId: string }[] };
+    let msg: { t: string; callUuid?: string; tenantId?: string; waitMs?: number; m?: Match; tr?: AgentTransition[]; id?: string; from?: string; o?: OfferEvent; q?: { tenantId: string; groupId: string }[] };
     try {
       msg = JSON.parse(message);
     } catch {
@@ -639,6 +648,9 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     }
     if (channel === this.nodeChannel && msg.t === 'offer' && msg.m) {
       this.runOffer(msg.m);
+    } else if (channel === this.nodeChannel && msg.t === 'gone' && msg.callUuid) {
+      this.withdrawOffer(msg.callUuid);
+      this.finishCall(msg.callUuid, msg.tenantId ?? '', { outcome: 'abandoned', waitMs: msg.waitMs ?? 0 });
     } else if (channel === this.busChannel && msg.from !== this.nodeId) {
       if (msg.t === 'agent' && msg.tr) {
         this.onTransitions(msg.tr, false);

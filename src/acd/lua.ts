@@ -495,7 +495,7 @@ return result('ok')
 const ABANDON = String.raw`
 local callId = ARGV[5]
 local ck = K('call', callId)
-local v = redis.call('HMGET', ck, 'st', 'g', 'pa', 'arr', 't', 'caller', 'off')
+local v = redis.call('HMGET', ck, 'st', 'g', 'pa', 'arr', 't', 'caller', 'off', 'node')
 if not v[1] then return result('unknown') end
 if v[1] == 'talking' then return result('talking') end
 redis.call('ZREM', K('grp', v[2], 'q'), callId)
@@ -505,7 +505,7 @@ if v[1] == 'offering' then
   releaseOffered(callId, '')
 end
 dropCall(callId)
-return result('ok', {v[1], v[2], tostring(NOW - tonumber(v[4])), v[5], v[6], v[7] or ''})
+return result('ok', {v[1], v[2], tostring(NOW - tonumber(v[4])), v[5], v[6], v[7] or '', v[8] or ''})
 `;
 
 /** Take a waiting call out for overflow (max wait reached). Not while an offer is ringing. ARGV: ... | callId */

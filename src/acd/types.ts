@@ -91,8 +91,14 @@ export type OfferResult =
   | { outcome: 'caller_gone' };
 
 /**
- * Performs an offer the ACD decided on. Over ESL: originate the agent leg with originate_timeout (and
- * group_confirm_key for mobile agents), then uuid_bridge it to the parked caller. Must always settle.
+ * Performs an offer the ACD decided on, on the node that owns the caller's channel. Over ESL: originate the agent
+ * leg with originate_timeout = timeoutMs (ring-all: the agents comma-separated in one dial string, first answer
+ * wins), then uuid_bridge it to the parked caller. Must always settle; on `signal` abort stop ringing and, if an
+ * agent leg answered meanwhile, hang it up.
+ * Mobile agents (trace 19): originate via the carrier gateway with group_confirm_key=<confirmKey> and a
+ * group_confirm_file; the key must be pressed within originate_timeout, which counts from the originate, not from
+ * the answer. With no key the originate fails with NO_ANSWER although the leg had answered (its voicemail, say):
+ * report `no_answer`.
  */
 export interface OfferExecutor {
   offer(req: OfferRequest): Promise<OfferResult>;

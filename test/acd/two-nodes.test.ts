@@ -227,4 +227,25 @@ describe('two CTI nodes on one Redis', () => {
     await sleep(160);
     expect((await n2.engine.agent(a[0]))?.state).toBe('ready');
   });
+
+  it('a caller hanging up seen on another node stops the ringing on the owner node', async () => {
+    const n1 = await startNode(prefix, 'node-a');
+    const n2 = await startNode(prefix, 'node-b');
+    nodes = [n1, n2];
+    const a = ids(1) as [string];
+    const g = group({ members: members(a) });
+    await n1.engine.applyGroup(g);
+    await n1.engine.login(a[0], TENANT, { type: 'sip', address: '1001' });
+    await n1.engine.setReady(a[0]);
+    const c = call(g.id, 1);
+    const outcome = n1.engine.outcome(c.callUuid);
+    await n1.engine.enqueue(c);
+    const req = await n1.executor.nextOffer();
+    await n2.engine.abandon(c.callUuid);
+    for (let i = 0; i < 50 && !req.signal.aborted; i++) await sleep(5);
+    expect(req.signal.aborted).toBe(true);
+    expect((await n2.engine.agent(a[0]))?.state).toBe('ready');
+    // and the owner's queue task learns the caller is gone
+    expect(await outcome).toMatchObject({ outcome: 'abandoned' });
+  });
 });
