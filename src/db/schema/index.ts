@@ -4,3 +4,4 @@ export * from './ivr.js';
 export * from './acd.js';
 export * from './agents.js';
 export * from './calls.js';
+export * from './recording.js';
