@@ -75,6 +75,11 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   onNewCall: (session: CallSession) => void | Promise<void> = () => {};
   /** runs for every call re-adopted after a restart/reconnect (its tasks are gone; state is restored) */
   onAdoptedCall: (session: CallSession) => void | Promise<void> = () => {};
+  /**
+   * false while draining: newly parked calls are left alone (the dialplan's fallback or another CTI node takes
+   * them); live calls carry on. Wire it to Lifecycle.onDrainStart.
+   */
+  acceptNewCalls = true;
   readonly store: CallStore;
   private readonly byLeg = new Map<string, CallSession>();
   private readonly calls = new Map<string, CallSession>();
@@ -117,6 +122,21 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   async whenIdle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     await Promise.allSettled([...this.calls.values()].map((s) => this.meta.get(s)?.persistChain));
+  }
+
+  /** Resolves when no call is live on this tracker (drain), or when `signal` aborts. */
+  async whenEmpty(signal?: AbortSignal): Promise<void> {
+    while (this.calls.size > 0 && !signal?.aborted) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.off('ended', done);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        this.once('ended', done);
+        signal?.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 
   /** The session a leg belongs to. */
@@ -200,6 +220,10 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   private isNewHotlineCall(ev: EslEvent): boolean {
     if (this.recentlyEnded.has(ev.uuid!)) return false;
     if (ev.headers['Call-Direction'] !== 'inbound') return false;
+    if (!this.acceptNewCalls) {
+      this.log.warn({ call: ev.uuid }, 'draining: new call left to the dialplan fallback');
+      return false;
+    }
     return this.opts.isHotlineCall ? this.opts.isHotlineCall(ev) : true;
   }
 
@@ -447,7 +471,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     let fresh = 0;
     for (const row of rows) {
       if (this.byLeg.has(row.uuid) || legsOfRecords.has(row.uuid) || this.recentlyEnded.has(row.uuid)) continue;
-      if (row.direction !== 'inbound' || row.application !== 'park') continue;
+      if (row.direction !== 'inbound' || row.application !== 'park' || !this.acceptNewCalls) continue;
       const ev = rowAsParkEvent(row, node.name);
       if (this.opts.isHotlineCall && !this.opts.isHotlineCall(ev)) continue;
       fresh++;

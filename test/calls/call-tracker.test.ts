@@ -251,6 +251,31 @@ describe('CallTracker over ESL (scripted switch)', () => {
     expect(await cdrOf(uuid)).toBeUndefined();
   });
 
+  it('draining: new calls are left alone, live ones finish, whenEmpty resolves after the last', async () => {
+    const live = sw.park({ caller: '13800000040' });
+    await until(() => newCalls.length === 1);
+    tracker.acceptNewCalls = false;
+    sw.park({ caller: '13800000041' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(newCalls.length).toBe(1);
+    expect(tracker.size).toBe(1);
+    let empty = false;
+    const drained = tracker.whenEmpty().then(() => (empty = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(empty).toBe(false);
+    sw.hangup(live);
+    await drained;
+    expect(tracker.size).toBe(0);
+    const aborted = new AbortController();
+    sw.park({ caller: '13800000042' });
+    tracker.acceptNewCalls = true;
+    const third = sw.park({ caller: '13800000043' });
+    await until(() => tracker.get(third) !== undefined);
+    const waiting = tracker.whenEmpty(aborted.signal);
+    aborted.abort();
+    await waiting;
+  });
+
   it('a parked call that arrived while no CTI listened is picked up as a new call on connect', async () => {
     await cluster.stop();
     const uuid = sw.park({ caller: '13800000020' });
