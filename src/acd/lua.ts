@@ -52,11 +52,15 @@ local function effPriority(callKey, aging)
   return tonumber(v[1]) + aging * (NOW - tonumber(v[2])) / 1000, tonumber(v[2])
 end
 
+local releasePref
+
 local function setState(a, st, rs)
   local ak = K('agt', a)
   local cur = redis.call('HMGET', ak, 'st', 'rs', 'since', 't')
   redis.call('HSET', ak, 'st', st, 'rs', rs or '', 'since', NOW)
   TRANS[#TRANS + 1] = {a, cur[4] or '', cur[1] or 'logged_out', cur[2] or '', cur[3] or '', st, rs or ''}
+  -- callers waiting for this agent by name stop waiting once the agent will not be free soon
+  if st == 'not_ready' or st == 'logged_out' then releasePref(a) end
 end
 
 local function readyScore(g, a)
@@ -230,6 +234,20 @@ local function becomeFree(a)
   if matchAgent(a) then return end
   setState(a, 'ready', '')
   addToReady(a)
+end
+
+releasePref = function(a)
+  local pk = K('agt', a, 'pref')
+  local calls = redis.call('ZRANGE', pk, 0, -1)
+  if #calls == 0 then return end
+  redis.call('DEL', pk)
+  for _, callId in ipairs(calls) do
+    local ck = K('call', callId)
+    if redis.call('HGET', ck, 'st') == 'pref' then
+      redis.call('HSET', ck, 'pa', '')
+      if not matchCall(callId) then queueCall(callId) end
+    end
+  end
 end
 
 local function releaseOffered(callId, except)

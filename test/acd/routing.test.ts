@@ -232,6 +232,24 @@ describe('previous agent (首问负责制)', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(148);
   });
 
+  it('stops waiting for a previous agent who goes not ready after the call', async () => {
+    const a = ids(2) as [string, string];
+    const g = group({ strategy: 'sequential', members: members(a), previousAgentEnabled: true, previousAgentWaitMs: 10_000 });
+    await node.engine.applyGroup(g);
+    await node.engine.rebuildPreviousAgents(TENANT);
+    await loginReady(node.engine, [a[1]]);
+    const first = call(g.id, 9);
+    await node.engine.enqueue(first);
+    await answerNext(false);
+    const again = call(g.id, 9);
+    expect(await node.engine.enqueue(again)).toMatchObject({ status: 'waiting_for_agent', agentId: a[1] });
+    await loginReady(node.engine, [a[0]]);
+    await node.engine.setNotReady(a[1], '就餐');
+    const offer = node.executor.nextOffer((r) => r.callUuid === again.callUuid, 1000);
+    await node.engine.callEnded(a[1], first.callUuid, 100, 0);
+    expect((await offer).agent.agentId).toBe(a[0]);
+  });
+
   it('does not wait for a previous agent who is signed out', async () => {
     const a = ids(2) as [string, string];
     const g = group({ members: members(a), previousAgentEnabled: true, previousAgentWaitMs: 10_000 });
