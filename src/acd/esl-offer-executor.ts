@@ -1,0 +1,132 @@
+// OfferExecutor over ESL: originate the agent leg(s) on the caller's switch with originate_timeout, park it on
+// answer, then uuid_bridge it to the parked caller. Ring-all is one originate with comma-separated legs (first to
+// answer wins). Mobile agents are reached through the carrier gateway and must press the confirm key
+// (group_confirm_key; trace 19). Only src/esl talks to modesl: this uses EslNode.bgapi.
+import { randomUUID } from 'node:crypto';
+import type { OfferExecutor, OfferRequest, OfferResult, OfferedAgent } from './types.js';
+
+/** The part of EslNode this needs. */
+export interface BgapiNode {
+  bgapi(command: string, opts?: { timeoutMs?: number }): Promise<string>;
+}
+
+/** The part of EslCluster this needs: the switch a channel lives on. */
+export interface SwitchLocator {
+  nodeFor(uuid: string): BgapiNode | undefined;
+}
+
+export interface EslOfferExecutorOptions {
+  /** SIP domain of a tenant's phones (`user/1001@<domain>`); default: the switch's default domain */
+  sipDomain?: (tenantId: string) => string | undefined;
+  /** played to a mobile agent on answer, asking for the confirm key */
+  confirmFile?: string;
+  /** ask the desk phone to answer by itself (soft answer from the agent software) */
+  autoAnswer?: boolean;
+}
+
+/** Hang-up causes of a failed originate → what the ACD does with the agent. */
+export function offerResultForCause(cause: string): 'no_answer' | 'rejected' | 'unreachable' | 'caller_gone' {
+  switch (cause) {
+    case 'USER_BUSY':
+    case 'CALL_REJECTED':
+      return 'rejected';
+    case 'USER_NOT_REGISTERED':
+    case 'SUBSCRIBER_ABSENT':
+    case 'NO_ROUTE_DESTINATION':
+    case 'UNALLOCATED_NUMBER':
+    case 'DESTINATION_OUT_OF_ORDER':
+    case 'NETWORK_OUT_OF_ORDER':
+    case 'GATEWAY_DOWN':
+    case 'INVALID_GATEWAY':
+    case 'CHAN_NOT_IMPLEMENTED':
+    case 'INVALID_NUMBER_FORMAT':
+      return 'unreachable';
+    case 'ORIGINATOR_CANCEL':
+      return 'caller_gone';
+    default:
+      // NO_ANSWER, NO_USER_RESPONSE, ALLOTTED_TIMEOUT, RECOVERY_ON_TIMER_EXPIRE, a mobile agent not pressing the key…
+      return 'no_answer';
+  }
+}
+
+/** "-ERR NO_ANSWER\n" → "NO_ANSWER" */
+function causeOf(err: unknown): string {
+  const reply = (err as { reply?: string }).reply ?? (err as Error).message ?? '';
+  const m = /-ERR\s+([A-Z_]+)/.exec(reply);
+  return m ? m[1]! : '';
+}
+
+/** Channel variable values go inside {…}/[…]: no commas, braces, brackets or quotes. */
+function safe(v: string): string {
+  return v.replace(/[,{}[\]'"\s]/g, '');
+}
+
+export class EslOfferExecutor implements OfferExecutor {
+  constructor(
+    private readonly switches: SwitchLocator,
+    private readonly opts: EslOfferExecutorOptions = {},
+  ) {}
+
+  /** The dial string of one agent leg, with its own [per-leg] variables. */
+  legFor(tenantId: string, agent: OfferedAgent, legUuid: string): string {
+    const vars = [`origination_uuid=${legUuid}`, `hotline_agent=${agent.agentId}`];
+    const ep = agent.endpoint;
+    if (ep.type === 'mobile') {
+      vars.push(`group_confirm_key=${safe(ep.confirmKey ?? '1')}`);
+      if (this.opts.confirmFile) vars.push(`group_confirm_file=${safe(this.opts.confirmFile)}`);
+      return `[${vars.join(',')}]sofia/gateway/${safe(ep.gateway ?? 'carrier')}/${safe(ep.address)}`;
+    }
+    if (this.opts.autoAnswer) vars.push('sip_auto_answer=true', 'sip_h_Call-Info=<sip:cti>;answer-after=0');
+    const domain = this.opts.sipDomain?.(tenantId);
+    return `[${vars.join(',')}]user/${safe(ep.address)}${domain ? `@${safe(domain)}` : ''}`;
+  }
+
+  originateCommand(req: OfferRequest, legs: { agent: OfferedAgent; uuid: string }[]): string {
+    const common = [
+      `originate_timeout=${Math.max(1, Math.ceil(req.timeoutMs / 1000))}`,
+      'ignore_early_media=true',
+      `hotline_queue_call=${req.callUuid}`,
+      `origination_caller_id_number=${safe(req.screenPop.callerNumber || 'unknown')}`,
+    ];
+    const dial = legs.map((l) => this.legFor(req.tenantId, l.agent, l.uuid)).join(',');
+    return `originate {${common.join(',')}}${dial} &park()`;
+  }
+
+  async offer(req: OfferRequest): Promise<OfferResult> {
+    const node = this.switches.nodeFor(req.callUuid);
+    if (!node) return { outcome: 'caller_gone' };
+    const legs = [req.agent, ...req.alsoRing].map((agent) => ({ agent, uuid: randomUUID() }));
+    const killAll = () =>
+      Promise.all(legs.map((l) => node.bgapi(`uuid_kill ${l.uuid} ORIGINATOR_CANCEL`).catch(() => undefined)));
+    const onAbort = () => void killAll();
+    req.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      let body: string;
+      try {
+        body = await node.bgapi(this.originateCommand(req, legs), { timeoutMs: req.timeoutMs + 10_000 });
+      } catch (err) {
+        if (req.signal.aborted) return { outcome: 'caller_gone' };
+        const outcome = offerResultForCause(causeOf(err));
+        if (outcome === 'caller_gone') return { outcome };
+        // one leg: the failure is that agent's; ring-all: nobody answered
+        return legs.length === 1 ? { outcome, agentId: req.agent.agentId } : { outcome };
+      }
+      const answeredUuid = /\+OK\s+([0-9a-f-]{36})/i.exec(body)?.[1];
+      const leg = legs.find((l) => l.uuid === answeredUuid) ?? legs[0]!;
+      if (req.signal.aborted) {
+        await node.bgapi(`uuid_kill ${leg.uuid} ORIGINATOR_CANCEL`).catch(() => undefined);
+        return { outcome: 'caller_gone' };
+      }
+      try {
+        await node.bgapi(`uuid_bridge ${req.callUuid} ${leg.uuid}`);
+      } catch {
+        // the caller hung up while the agent answered: release the agent's phone
+        await node.bgapi(`uuid_kill ${leg.uuid} ORIGINATOR_CANCEL`).catch(() => undefined);
+        return { outcome: 'caller_gone' };
+      }
+      return { outcome: 'answered', agentId: leg.agent.agentId };
+    } finally {
+      req.signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
