@@ -133,6 +133,46 @@ describe('demo main flow through the emulator', () => {
     await until(async () => (await ivr.blacklist.hits(tenant)).some((h) => h.callUuid === caller.uuid));
   });
 
+  it('hot reload during live calls: a caller in the menu keeps the old version; a broken edit is refused', async () => {
+    const file = `${ivr.registry.dir}/${tenant}/main.yaml`;
+    const original = fs.readFileSync(file, 'utf8');
+    const first = emu.world.dial({ from: '13800000021' });
+    await until(() => hasHeard(first, 'main-menu.wav'));
+    const v1 = ivr.registry.get(tenant, 'main')!.versionId;
+    // the edit: complaints go to a new skill group
+    fs.writeFileSync(file, original.replace('skillGroup: complaint', 'skillGroup: complaint-2'));
+    expect(ivr.registry.reload().changed).toEqual([`${tenant}/main`]);
+    first.press('2');
+    await until(() => results.has(first.uuid!));
+    expect(results.get(first.uuid!)).toMatchObject({ versionId: v1 });
+    expect(results.get(first.uuid!)!.outcome).toMatchObject({ request: { skillGroup: 'complaint' } });
+
+    const second = emu.world.dial({ from: '13800000022' });
+    await until(() => hasHeard(second, 'main-menu.wav'));
+    fs.writeFileSync(file, 'name: [broken\n');
+    expect(ivr.registry.reload().refused).toEqual([`${tenant}/main`]);
+    second.press('2');
+    await until(() => results.has(second.uuid!));
+    expect(results.get(second.uuid!)!.outcome).toMatchObject({ request: { skillGroup: 'complaint-2' } });
+    expect(ivr.registry.loadErrors[0]).toMatchObject({ file: `${tenant}/main.yaml`, code: 'yaml-syntax' });
+    first.hangup();
+    second.hangup();
+    fs.writeFileSync(file, original);
+    ivr.registry.reload();
+    expect(ivr.registry.loadErrors).toEqual([]);
+  });
+
+  it('a holiday declared for today sends callers to the after-hours flow', async () => {
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Shanghai' }).format(new Date());
+    await ivr.calendars.setDay(tenant, { date: today, kind: 'holiday', name: '测试假日' }, 'test');
+    const caller = emu.world.dial({ from: '13800000031' });
+    await until(() => hasHeard(caller, 'after-hours.wav'));
+    caller.hangup();
+    await until(() => results.has(caller.uuid!));
+    expect(results.get(caller.uuid!)!.vars['hours.status']).toBe('holiday');
+    await ivr.calendars.deleteDay(tenant, today);
+  });
+
   it('after hours: 1 records a complaint into a real WAV file, # ends it, a voicemail row is stored', async () => {
     fs.writeFileSync(calendarFile, 'official: false\nweekly: {}\n');
     await ivr.calendars.reload(tenant);
