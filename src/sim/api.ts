@@ -8,7 +8,11 @@ import type { Directory } from './directory.js';
 import { splitArgs, parseInlineApp } from './dialstring.js';
 import { localStamp } from './event.js';
 import { writeWav } from './media.js';
-import { KNOWN_CAUSES } from './causes.js';
+import { KNOWN_CAUSES, str2cause } from './causes.js';
+import type { Scheduler } from './scheduler.js';
+import { atol } from './scheduler.js';
+import { separate } from './apps.js';
+import type { SchedTasks } from './apps.js';
 
 export type ApiReply = (body: string) => void;
 export type ApiHandler = (args: string, reply: ApiReply) => void;
@@ -17,6 +21,10 @@ export const VERSION = 'FreeSWITCH Version 1.11.3-dev~64bit ( 64bit)';
 export const ORIGINATE_USAGE =
   '-USAGE: <call url> <exten>|&<application_name>(<app_args>) [<dialplan>] [<context>] [<cid_name>] [<cid_num>] [<timeout_sec>]\n';
 const NO_CHANNEL = '-ERR No such channel!\n';
+// mod_commands.c: SCHED_TRANSFER_SYNTAX, SCHED_HANGUP_SYNTAX, SCHED_BROADCAST_SYNTAX
+const SCHED_TRANSFER_SYNTAX = '[+]<time> <uuid> <extension> [<dialplan>] [<context>]';
+const SCHED_HANGUP_SYNTAX = '[+]<time> <uuid> [<cause>]';
+const SCHED_BROADCAST_SYNTAX = '[[+]<time>|@time] <uuid> <path> [aleg|bleg|both]';
 
 export interface ApiDeps {
   core: SwitchCore;
@@ -24,6 +32,8 @@ export interface ApiDeps {
   bridger: Bridger;
   dialplan: Dialplan;
   dir: Directory;
+  scheduler: Scheduler;
+  sched: SchedTasks;
   /** the far end's audio on a leg, for recordings (Hz, 0 = silence) */
   talkTone(ch: Channel): number;
 }
@@ -252,6 +262,7 @@ export class ApiCommands {
       else r('-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]\n');
     });
 
+    this.installSched();
     T.set('show', (a, r) => r(this.show(a)));
     T.set('hupall', (a, r) => {
       const [cause, k, v] = a.split(/\s+/).filter(Boolean);
@@ -274,6 +285,59 @@ export class ApiCommands {
     T.set('user_exists', (a, r) => {
       const [, user] = a.split(/\s+/);
       r(user && dir.users.has(user) ? 'true' : 'false');
+    });
+  }
+
+  /**
+   * sched_transfer / sched_hangup / sched_broadcast / sched_del as mod_commands.c has them (time first, then the
+   * uuid; the tasks' group is the uuid). Replies are the source's strings, byte for byte.
+   */
+  private installSched(): void {
+    const { core, scheduler: s, sched } = this.d;
+    const T = this.table;
+    const when = (t: string): number => (t.startsWith('+') ? s.nowSec() + atol(t.slice(1)) : atol(t));
+    const exists = (uuid: string | undefined): boolean => !!this.ch(uuid);
+
+    T.set('sched_transfer', (a, r) => {
+      const argv = separate(a, 6);
+      if (!a || argv.length < 2 || argv.length > 5 || !argv[0]) return r(`-USAGE: ${SCHED_TRANSFER_SYNTAX}\n`);
+      const [t, uuid, dest, dp, ctx] = argv as [string, string, string?, string?, string?];
+      if (!exists(uuid)) return r('-ERR No such channel!\n');
+      sched.transfer(s, when(t), uuid, dest, dp, ctx);
+      r('+OK\n');
+    });
+    T.set('sched_hangup', (a, r) => {
+      const argv = separate(a, 4);
+      if (!a || argv.length < 1 || !argv[0]) return r(`-USAGE: ${SCHED_HANGUP_SYNTAX}\n`);
+      const [t, uuid, causeStr] = argv as [string, string?, string?];
+      const cause = causeStr !== undefined ? str2cause(causeStr) : 'ALLOTTED_TIMEOUT';
+      // sec is read past the first character whether or not it is '+': "0", "+0" or "5" hang up at once
+      const sec = atol(t.slice(1));
+      const ch = this.ch(uuid);
+      if (!ch) return r('-ERR No such channel!\n');
+      if (sec === 0) core.hangup(ch, cause);
+      else sched.hangup(s, when(t), ch.uuid, cause, false);
+      r('+OK\n');
+    });
+    T.set('sched_broadcast', (a, r) => {
+      const argv = separate(a, 4);
+      if (!a || argv.length < 3 || !argv[0]) return r(`-USAGE: ${SCHED_BROADCAST_SYNTAX}\n`);
+      const [t, uuid, path, leg] = argv as [string, string, string, string?];
+      const at = t.startsWith('@') ? atol(t.slice(1)) : when(t);
+      const l = (leg ?? 'aleg').toLowerCase();
+      // no session check here: the task finds the session (or not) when it runs
+      sched.broadcast(s, at, uuid, path, l === 'both' || l === 'bleg' ? l : 'aleg');
+      r('+OK Message scheduled\n');
+    });
+    T.set('sched_del', (a, r) => {
+      if (!a) return r('-ERR Invalid syntax\n');
+      let cnt = 0;
+      if (/^\d*$/.test(a)) {
+        // (uint32_t) atoi(cmd); only ids > 0 are looked up
+        const id = atol(a) >>> 0;
+        if (id > 0) cnt = s.delId(id);
+      } else cnt = s.delGroup(a);
+      r(`+OK Deleted: ${cnt}\n`);
     });
   }
 

@@ -3,7 +3,9 @@ import type { AppRun, SwitchCore } from './core.js';
 import type { MediaLibrary } from './media.js';
 import { writeWav } from './media.js';
 import type { Channel } from './channel.js';
-import { KNOWN_CAUSES } from './causes.js';
+import { str2cause } from './causes.js';
+import type { Scheduler } from './scheduler.js';
+import { atol } from './scheduler.js';
 
 export interface AppDeps {
   media: MediaLibrary;
@@ -15,8 +17,25 @@ export interface AppDeps {
   conferenceApp?(run: AppRun): void;
   eavesdropApp?(run: AppRun): void;
   interceptApp?(run: AppRun): void;
-  /** dialplan transfer (park_timeout fallback) */
-  transfer?(ch: Channel, dest: string): void;
+  /** switch_ivr_session_transfer (scheduled transfers); dialplan/context default to the caller profile's */
+  transfer?(ch: Channel, dest: string, dialplan?: string, context?: string): void;
+  /** switch_ivr_broadcast of a file to a leg (sched_broadcast) */
+  broadcast?(ch: Channel, path: string, legs: 'aleg' | 'bleg' | 'both'): void;
+  /** the core scheduler (sched_* apps) */
+  scheduler?: Scheduler;
+}
+
+/** switch_separate_string on blanks: at most `max` fields, the last one keeps the rest */
+export function separate(s: string, max: number): string[] {
+  const out: string[] = [];
+  let rest = s.trim();
+  while (rest && out.length < max - 1) {
+    const m = /^(\S+)\s*/.exec(rest)!;
+    out.push(m[1]!);
+    rest = rest.slice(m[0].length);
+  }
+  if (rest) out.push(rest);
+  return out;
 }
 
 /** play one media source as part of an app; calls back with how it ended */
@@ -75,17 +94,19 @@ export function installApps(core: SwitchCore, deps: AppDeps): void {
     const { ch } = run;
     if (ch.state !== 'CS_EXECUTE' && ch.state !== 'CS_PARK') core.setState(ch, 'CS_EXECUTE');
     core.fire(ch, 'CHANNEL_PARK');
-    // park_timeout=secs[:CAUSE] (switch_ivr_park): hang up with CAUSE (default NORMAL_CLEARING) when nobody
-    // takes the call. Emulator extension: a suffix that is not a cause name is an extension to transfer to.
+    // park_timeout=secs[:CAUSE] (switch_ivr_park): hang up with CAUSE (str2cause: default NORMAL_CLEARING) at
+    // epoch second now+secs; the variable is consumed, so a later park of the same call has no timeout
     const pt = ch.getVar('park_timeout');
-    if (pt) {
-      const [secs, what] = pt.split(':');
-      const ms = Number.parseFloat(secs ?? '') * 1000;
-      if (ms > 0)
-        run.later(ms, () => {
-          if (!what || KNOWN_CAUSES.has(what)) core.hangup(ch, what || 'NORMAL_CLEARING');
-          else deps.transfer?.(ch, what);
-        });
+    if (pt !== undefined) {
+      const colon = pt.indexOf(':');
+      const cause = colon < 0 ? 'NORMAL_CLEARING' : str2cause(pt.slice(colon + 1));
+      const secs = atol(pt);
+      ch.vars.delete('park_timeout');
+      ch.vars.delete('park_after_bridge');
+      if (secs >= 0) {
+        const expires = (Math.floor(core.now() / 1000) + secs) * 1000;
+        run.later(Math.max(0, expires - core.now()), () => core.hangup(ch, cause));
+      }
     }
     run.onStop(() => {
       core.fire(ch, 'CHANNEL_UNPARK');
@@ -169,9 +190,113 @@ export function installApps(core: SwitchCore, deps: AppDeps): void {
   A.conference = (run) => (deps.conferenceApp ? deps.conferenceApp(run) : run.finish('_none_'));
   A.eavesdrop = (run) => (deps.eavesdropApp ? deps.eavesdropApp(run) : run.finish('_none_'));
   A.intercept = (run) => (deps.interceptApp ? deps.interceptApp(run) : run.finish('_none_'));
+  installSchedApps(core, deps);
   A.info = (run) => run.finish('_none_');
   A.log = (run) => run.finish('_none_');
   A.send_dtmf = (run) => run.finish('_none_');
+}
+
+/**
+ * sched_transfer / sched_hangup / sched_broadcast / sched_cancel (mod_dptools.c). The tasks' group is the channel
+ * uuid, so `sched_del <uuid>` removes them; each task only acts if the channel still exists when it runs.
+ */
+function installSchedApps(core: SwitchCore, deps: AppDeps): void {
+  const A = core.appTable;
+  const sched = (): Scheduler | undefined => deps.scheduler;
+  const tasks = schedTasks(core, deps);
+  /** [+]<time>: +N = N s from now (epoch seconds), else an absolute epoch second */
+  const when = (t: string, s: Scheduler): number => (t.startsWith('+') ? s.nowSec() + atol(t.slice(1)) : atol(t));
+
+  // sched_transfer [+]<time> <extension> [<dialplan>] [<context>]; "Invalid Args" (logged only) under 2 fields
+  A.sched_transfer = (run) => {
+    const s = sched();
+    const argv = separate(run.arg, 4);
+    if (s && argv.length >= 2) {
+      const uuid = run.ch.uuid;
+      const [, ext, dp, ctx] = argv;
+      const id = tasks.transfer(s, when(argv[0]!, s), uuid, ext, dp, ctx);
+      run.ch.setVar('last_sched_id', String(id));
+    }
+    run.finish('_none_');
+  };
+
+  // sched_hangup [+]<time> [<cause>] [bleg]; cause default ALLOTTED_TIMEOUT; sec = atol(time + 1) == 0 hangs up now
+  A.sched_hangup = (run) => {
+    const s = sched();
+    const argv = separate(run.arg, 5);
+    if (!s || argv.length < 1) {
+      run.finish('_none_');
+      return;
+    }
+    const cause = argv[1] !== undefined ? str2cause(argv[1]) : 'ALLOTTED_TIMEOUT';
+    const bleg = (argv[2] ?? '').toLowerCase() === 'bleg';
+    const sec = atol(argv[0]!.slice(1));
+    if (sec !== 0) tasks.hangup(s, when(argv[0]!, s), run.ch.uuid, cause, bleg);
+    run.finish('_none_');
+    if (sec === 0) core.hangup(run.ch, cause);
+  };
+
+  // sched_broadcast [[+]<time>|@time] <path> [aleg|bleg|both] (default aleg)
+  A.sched_broadcast = (run) => {
+    const s = sched();
+    const argv = separate(run.arg, 6);
+    if (s && argv.length >= 2) {
+      const t = argv[0]!;
+      const at = t.startsWith('@') ? atol(t.slice(1)) : when(t, s);
+      const legs = argv[2] === 'both' || argv[2] === 'bleg' ? argv[2] : 'aleg';
+      const id = tasks.broadcast(s, at, run.ch.uuid, argv[1]!, legs);
+      run.ch.setVar('last_sched_id', String(id));
+    }
+    run.finish('_none_');
+  };
+
+  // sched_cancel [<task id>|<group>] (default group: this channel's uuid)
+  A.sched_cancel = (run) => {
+    const s = sched();
+    const group = run.arg.trim() || run.ch.uuid;
+    if (s) {
+      if (/^\d+$/.test(group)) {
+        const id = Number.parseInt(group, 10);
+        if (id > 0) s.delId(id);
+      } else s.delGroup(group);
+    }
+    run.finish('_none_');
+  };
+}
+
+export interface SchedTasks {
+  transfer(s: Scheduler, at: number, uuid: string, ext?: string, dp?: string, ctx?: string): number;
+  hangup(s: Scheduler, at: number, uuid: string, cause: string, bleg: boolean): number;
+  broadcast(s: Scheduler, at: number, uuid: string, path: string, legs: 'aleg' | 'bleg' | 'both'): number;
+}
+
+/** the tasks switch_ivr_schedule_transfer/hangup/broadcast add (switch_ivr_async.c): group = uuid, and the
+ * callback looks the session up when it runs, doing nothing if it is gone */
+export function schedTasks(core: SwitchCore, deps: AppDeps): SchedTasks {
+  const alive = (uuid: string): Channel | undefined => {
+    const c = core.channels.get(uuid);
+    return c && c.alive ? c : undefined;
+  };
+  return {
+    transfer: (s, at, uuid, ext, dp, ctx) =>
+      s.add(at, 'switch_ivr_schedule_transfer', uuid, () => {
+        const ch = alive(uuid);
+        // switch_ivr_session_transfer: an empty extension is "service"
+        if (ch) deps.transfer?.(ch, ext || 'service', dp, ctx);
+      }),
+    hangup: (s, at, uuid, cause, bleg) =>
+      s.add(at, 'switch_ivr_schedule_hangup', uuid, () => {
+        const ch = alive(uuid);
+        if (!ch) return;
+        if (!bleg) core.hangup(ch, cause);
+        else if (ch.partner?.alive) core.hangup(ch.partner, cause);
+      }),
+    broadcast: (s, at, uuid, path, legs) =>
+      s.add(at, 'switch_ivr_schedule_broadcast', uuid, () => {
+        const ch = alive(uuid);
+        if (ch) deps.broadcast?.(ch, path, legs);
+      }),
+  };
 }
 
 /** play_and_get_digits min max tries timeout terminators file invalid_file var regexp [digit_timeout]; read min max file var timeout terminators */

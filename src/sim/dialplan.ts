@@ -1,4 +1,5 @@
-// A small XML-dialplan stand-in: destination regex -> actions; inline dialplans; transfers; park_timeout.
+// A small XML-dialplan stand-in: destination regex -> actions ($1.. from the match); contexts; inline dialplans;
+// transfers.
 import type { SwitchCore } from './core.js';
 import type { Channel } from './channel.js';
 
@@ -14,14 +15,56 @@ export interface DialplanRule {
   context?: string;
 }
 
-export const DEFAULT_RULES: DialplanRule[] = [
-  { match: /^12345$/, actions: [{ app: 'park' }] },
-  { match: /^96\d{3}$/, actions: [{ app: 'park' }] },
-];
+/** what the parked hotline calls do when no CTI takes them (freeswitch-conf/dialplan/hotline.xml) */
+export interface ParkFallback {
+  /** seconds before `sched_transfer` moves the call to cti_fallback (the overlay's hotline_park_fallback_seconds) */
+  afterSec?: number;
+  /** the busy prompt (the overlay's hotline_busy_prompt) */
+  prompt?: string;
+}
+export const DEFAULT_FALLBACK_SEC = 8;
+export const DEFAULT_BUSY_PROMPT = '/usr/share/freeswitch/sounds/hotline/busy-zh.wav';
+
+/**
+ * The emulator's default dialplan, as freeswitch-conf's: 12345 and 96xxx are parked for the CTI after
+ * `sched_transfer +N cti_fallback XML hotline` (the CTI cancels it with `sched_del <uuid>`); context hotline's
+ * cti_fallback plays the busy prompt and the Chinese busy tone. `false` = the traces' rig: a plain park.
+ */
+export function defaultRules(fallback: ParkFallback | false = {}): DialplanRule[] {
+  if (fallback === false) return [
+    { match: /^12345$/, actions: [{ app: 'park' }] },
+    { match: /^96\d{3}$/, actions: [{ app: 'park' }] },
+  ];
+  const after = fallback.afterSec ?? DEFAULT_FALLBACK_SEC;
+  const park: DialplanAction[] = [
+    { app: 'set', arg: 'hotline_did=$1' },
+    { app: 'sched_transfer', arg: `+${after} cti_fallback XML hotline` },
+    { app: 'park' },
+  ];
+  return [
+    { match: /^(12345|96\d{3})$/, actions: park },
+    {
+      match: /^cti_fallback$/,
+      context: 'hotline',
+      actions: [
+        { app: 'log', arg: 'WARNING hotline: no CTI took ${uuid} (${caller_id_number} to ${hotline_did}) in time; playing the busy prompt' },
+        { app: 'set', arg: 'hotline_fallback=busy' },
+        { app: 'answer' },
+        { app: 'sleep', arg: '300' },
+        { app: 'playback', arg: '$${hotline_busy_prompt}' },
+        { app: 'playback', arg: 'tone_stream://%(350,350,450);loops=8' },
+        { app: 'hangup', arg: 'NORMAL_CLEARING' },
+      ],
+    },
+  ];
+}
+
+/** the golden traces' recording rig (fs-traces/recorder/conf-switch/dialplan/public.xml): park 12345 */
+export const TRACE_RULES: DialplanRule[] = [{ match: /^12345$/, context: 'public', actions: [{ app: 'park' }] }];
 
 export class Dialplan {
   rules: DialplanRule[];
-  constructor(private readonly core: SwitchCore, rules: DialplanRule[] = DEFAULT_RULES) {
+  constructor(private readonly core: SwitchCore, rules: DialplanRule[] = defaultRules()) {
     this.rules = rules;
     core.routeCall = (ch) => this.run(ch);
   }
@@ -30,12 +73,16 @@ export class Dialplan {
   run(ch: Channel): void {
     const dest = ch.profile.destination;
     const ctx = ch.profile.context;
-    const rule = this.rules.find((r) => (!r.context || r.context === ctx) && (typeof r.match === 'string' ? new RegExp(r.match) : r.match).test(dest));
-    if (!rule) {
+    let m: RegExpExecArray | null = null;
+    const rule = this.rules.find((r) => (!r.context || r.context === ctx) && (m = (typeof r.match === 'string' ? new RegExp(r.match) : r.match).exec(dest)) !== null);
+    if (!rule || !m) {
       this.core.hangup(ch, 'NO_ROUTE_DESTINATION');
       return;
     }
-    this.runActions(ch, rule.actions);
+    // the condition's captures fill $1..$9 in the action data, as in the XML dialplan
+    const caps: RegExpExecArray = m;
+    const actions = rule.actions.map((a) => (a.arg?.includes('$') ? { app: a.app, arg: a.arg.replace(/\$(\d)/g, (_s, d: string) => caps[Number(d)] ?? '') } : a));
+    this.runActions(ch, actions);
   }
 
   /** execute actions one after the other; when they are exhausted the call is hung up (nothing follows) */

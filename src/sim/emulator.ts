@@ -5,11 +5,12 @@ import { SwitchCore } from './core.js';
 import type { SwitchIdentity } from './event.js';
 import { MediaLibrary } from './media.js';
 import { Directory } from './directory.js';
-import { Dialplan } from './dialplan.js';
-import type { DialplanRule } from './dialplan.js';
+import { Dialplan, defaultRules, DEFAULT_BUSY_PROMPT, DEFAULT_FALLBACK_SEC } from './dialplan.js';
+import type { DialplanRule, ParkFallback } from './dialplan.js';
+import { Scheduler } from './scheduler.js';
 import { Originator } from './originate.js';
 import { Bridger } from './bridge.js';
-import { installApps } from './apps.js';
+import { installApps, schedTasks } from './apps.js';
 import type { AppDeps } from './apps.js';
 import { ApiCommands } from './api.js';
 import { SendmsgQueue } from './sendmsg.js';
@@ -38,7 +39,13 @@ export interface EmulatorOptions {
   /** prompt durations in ms by path or basename (files need not exist) */
   mediaDurations?: Record<string, number>;
   soundDirs?: string[];
+  /** dialplan rules; default `defaultRules(parkFallback)` */
   dialplan?: DialplanRule[];
+  /**
+   * the default dialplan's CTI fallback (freeswitch-conf): `sched_transfer +afterSec cti_fallback XML hotline`
+   * before `park` (default 8 s, prompt DEFAULT_BUSY_PROMPT); `false` = plain park, as in the traces' rig
+   */
+  parkFallback?: ParkFallback | false;
   /** directory users registered at start (default 1001-1005) */
   registeredUsers?: string[];
   /** gateways to the outside world (default ['world']) */
@@ -55,6 +62,8 @@ export const TRACE_SOUNDS: Record<string, number> = {
   'moh.wav': 30000,
   'confirm.wav': 2000,
 };
+/** the default busy prompt of the CTI fallback ("您好，线路繁忙，请稍后再拨"), so the fallback is heard without a file */
+export const FALLBACK_SOUNDS: Record<string, number> = { 'busy-zh.wav': 3200 };
 
 export interface ChannelInfo {
   uuid: string;
@@ -78,6 +87,7 @@ export class Emulator {
   readonly media: MediaLibrary;
   readonly directory: Directory;
   readonly dialplan: Dialplan;
+  readonly scheduler: Scheduler;
   readonly originator: Originator;
   readonly bridger: Bridger;
   readonly api: ApiCommands;
@@ -99,10 +109,15 @@ export class Emulator {
     this.host = opts.host ?? '127.0.0.1';
     const core = (this.core = new SwitchCore({ clock: this.clock, identity: opts.identity }));
     if (opts.holdMusic) core.globals.set('hold_music', opts.holdMusic);
-    this.media = new MediaLibrary({ ...TRACE_SOUNDS, ...opts.mediaDurations }, opts.soundDirs);
+    this.media = new MediaLibrary({ ...TRACE_SOUNDS, ...FALLBACK_SOUNDS, ...opts.mediaDurations }, opts.soundDirs);
+    // the overlay's vars_hotline.xml values the fallback extension reads
+    const fb = opts.parkFallback === false ? {} : (opts.parkFallback ?? {});
+    core.globals.set('hotline_park_fallback_seconds', String(fb.afterSec ?? DEFAULT_FALLBACK_SEC));
+    core.globals.set('hotline_busy_prompt', fb.prompt ?? DEFAULT_BUSY_PROMPT);
+    this.scheduler = new Scheduler(core);
     this.directory = new Directory(core);
     for (const u of opts.registeredUsers ?? ['1001', '1002', '1003', '1004', '1005']) this.directory.register(u, { quiet: true });
-    this.dialplan = new Dialplan(core, opts.dialplan);
+    this.dialplan = new Dialplan(core, opts.dialplan ?? defaultRules(opts.parkFallback));
     this.world = new World(core, this.directory);
     for (const g of opts.gateways ?? []) this.world.gateways.add(g);
     this.originator = new Originator(core, this.directory, this.media, this.world);
@@ -119,7 +134,12 @@ export class Emulator {
     deps.conferenceApp = (run) => this.conferences.app(run);
     deps.eavesdropApp = (run) => this.eavesdrop.app(run);
     deps.interceptApp = (run) => this.intercept.app(run);
-    deps.transfer = (ch, dest) => this.dialplan.transfer(ch, dest);
+    deps.transfer = (ch, dest, dp, ctx) => this.dialplan.transfer(ch, dest, dp || 'XML', ctx || ch.profile.context);
+    deps.broadcast = (ch, path, legs) => {
+      if (legs !== 'bleg') this.bridger.broadcast(ch, path);
+      if (legs !== 'aleg' && ch.partner) this.bridger.broadcast(ch.partner, path);
+    };
+    deps.scheduler = this.scheduler;
     installApps(core, deps);
     this.api = new ApiCommands({
       core,
@@ -127,6 +147,8 @@ export class Emulator {
       bridger: this.bridger,
       dialplan: this.dialplan,
       dir: this.directory,
+      scheduler: this.scheduler,
+      sched: schedTasks(core, deps),
       talkTone: (ch) => {
         const leg = this.world.legOf(ch.uuid);
         return leg && leg.toneHz && leg.talking() ? leg.toneHz : 0;

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Emulator } from '../../src/sim/emulator.js';
+import { TRACE_RULES } from '../../src/sim/dialplan.js';
 import type { VirtualClock } from '../../src/sim/clock.js';
 import type { SimLeg } from '../../src/sim/world.js';
 import { toneMs } from '../../src/sim/media.js';
@@ -94,7 +95,8 @@ export function loadTrace(file: string): Line[] {
 export function replay(file: string): ReplayResult {
   const lines = loadTrace(file);
   const meta = lines[0] as Extract<Line, { kind: 'meta' }>;
-  const emu = new Emulator({ clock: 'virtual', listen: false, heartbeatSec: 3, holdMusic: '/opt/fs-switch/sounds/moh.wav' });
+  // the recording rig's dialplan (recorder/conf-switch): a plain park, no sched_transfer fallback
+  const emu = new Emulator({ clock: 'virtual', listen: false, heartbeatSec: 3, holdMusic: '/opt/fs-switch/sounds/moh.wav', dialplan: TRACE_RULES });
   const clock = emu.clock as VirtualClock;
   const t0 = clock.now();
   const world = emu.world;
