@@ -66,7 +66,8 @@ export interface TestNode {
   close(): Promise<void>;
 }
 
-export async function startNode(prefix: string, nodeId = 'n1', extra: Partial<AcdEngineOptions> = {}, executor = new FakeExecutor()): Promise<TestNode> {
+/** tests that pass an executor of their own do not use `node.executor` */
+export async function startNode(prefix: string, nodeId = 'n1', extra: Partial<AcdEngineOptions> = {}, executor: OfferExecutor = new FakeExecutor()): Promise<TestNode> {
   const redis = new Redis(TEST_REDIS_URL);
   const sub = new Redis(TEST_REDIS_URL);
   const engine = new AcdEngine({ redis, subscriber: sub, prefix, nodeId, executor, missesBeforeNotReady: 2, ...extra });
@@ -74,7 +75,7 @@ export async function startNode(prefix: string, nodeId = 'n1', extra: Partial<Ac
   return {
     adopted,
     engine,
-    executor,
+    executor: executor as FakeExecutor,
     redis,
     sub,
     async close() {
