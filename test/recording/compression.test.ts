@@ -1,0 +1,166 @@
+// The compression job on real WAVs made with sox: duration kept, original removed only after the check, failures
+// keep the original and are retried with backoff (BullMQ on the test Redis).
+import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile, readdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { eq } from 'drizzle-orm';
+import type pg from 'pg';
+import { createPool, createDb, type Db } from '../../src/db/client.js';
+import { tenants } from '../../src/db/schema/core.js';
+import { recordings } from '../../src/db/schema/recording.js';
+import { RecordingCompressor, compressWav, probeDurationMs, CompressionVerifyError, relativeWavPath, DEFAULT_ENCODER_ARGS } from '../../src/recording/index.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, randomPrefix } from '../helpers/env.js';
+
+const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
+const until = async (cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> => {
+  const start = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+};
+
+/** A stereo 8 kHz 16-bit WAV: caller 440 Hz left, agent 880 Hz right, as RECORD_STEREO writes them. */
+function makeStereoWav(file: string, seconds: number): void {
+  execFileSync('sox', ['-n', '-r', '8000', '-b', '16', '-c', '2', file, 'synth', String(seconds), 'sine', '440', 'sine', '880']);
+}
+
+describe('recording compression', () => {
+  let pool: pg.Pool;
+  let db: Db;
+  const tenant = `tcmp${Math.random().toString(36).slice(2, 8)}`;
+  let dir: string;
+  const compressors: RecordingCompressor[] = [];
+
+  beforeAll(async () => {
+    pool = createPool(TEST_DATABASE_URL, 4);
+    db = createDb(pool);
+    await db.insert(tenants).values({ id: tenant, name: '压缩测试中心' });
+  });
+
+  afterAll(async () => {
+    await pool.end();
+  });
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'rec-cmp-'));
+  });
+
+  afterEach(async () => {
+    await Promise.all(compressors.splice(0).map((c) => c.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const newCompressor = (opts: Partial<ConstructorParameters<typeof RecordingCompressor>[0]> = {}) => {
+    const c = new RecordingCompressor({ db, redisUrl: TEST_REDIS_URL, prefix: randomPrefix('cmp'), recordingsDir: dir, log, worker: false, ...opts });
+    compressors.push(c);
+    return c;
+  };
+
+  /** A stopped recording row with its WAV on disk. */
+  async function stoppedRecording(seconds: number, content?: Buffer): Promise<{ id: string; wav: string }> {
+    const id = randomUUID();
+    const startedAt = new Date();
+    const relative = relativeWavPath(id, tenant, startedAt);
+    const wav = path.join(dir, relative);
+    await mkdir(path.dirname(wav), { recursive: true });
+    if (content) await writeFile(wav, content);
+    else makeStereoWav(wav, seconds);
+    const size = (await stat(wav)).size;
+    await db.insert(recordings).values({
+      id,
+      tenantId: tenant,
+      callUuid: randomUUID(),
+      legUuid: randomUUID(),
+      startedAt,
+      endedAt: new Date(startedAt.getTime() + seconds * 1000),
+      durationMs: seconds * 1000,
+      sizeBytes: size,
+      wavPath: relative,
+      status: 'stopped',
+    });
+    return { id, wav };
+  }
+  const rowOf = async (id: string) => (await db.select().from(recordings).where(eq(recordings.id, id)))[0]!;
+
+  it('round-trip on a real 5 s stereo WAV: Opus with the duration kept, row updated, WAV removed', async () => {
+    const { id, wav } = await stoppedRecording(5);
+    const wavSize = (await stat(wav)).size;
+    expect(await probeDurationMs(wav)).toBe(5000);
+    expect(await newCompressor().compress(id, tenant)).toBe('compressed');
+
+    const row = await rowOf(id);
+    expect(row).toMatchObject({ status: 'compressed', format: 'opus', compressError: null, compressAttempts: 1 });
+    const opus = path.join(dir, row.compressedPath!);
+    expect(row.compressedPath).toMatch(/\.opus$/);
+    expect(existsSync(wav)).toBe(false);
+    const ms = await probeDurationMs(opus);
+    expect(Math.abs(ms - 5000)).toBeLessThanOrEqual(50);
+    const st = await stat(opus);
+    expect(row.compressedSizeBytes).toBe(st.size);
+    expect(st.size).toBeGreaterThan(0);
+    expect(st.size).toBeLessThan(wavSize / 5);
+    const channels = execFileSync('ffprobe', ['-v', 'error', '-show_entries', 'stream=channels,codec_name', '-of', 'csv=p=0', opus]).toString().trim();
+    expect(channels).toBe('opus,2');
+    // nothing else left behind (no .part)
+    expect(await readdir(path.dirname(opus))).toEqual([path.basename(opus)]);
+    // a second run is a no-op
+    expect(await newCompressor().compress(id, tenant)).toBe('already');
+  });
+
+  it('a result that fails verification (duration cut) keeps the original WAV and leaves no compressed file', async () => {
+    const { id, wav } = await stoppedRecording(5);
+    const truncating = newCompressor({ encoderArgs: ['-t', '2', ...DEFAULT_ENCODER_ARGS] });
+    await expect(truncating.compress(id, tenant)).rejects.toBeInstanceOf(CompressionVerifyError);
+    expect(existsSync(wav)).toBe(true);
+    expect(await probeDurationMs(wav)).toBe(5000);
+    expect(await readdir(path.dirname(wav))).toEqual([path.basename(wav)]);
+    const row = await rowOf(id);
+    expect(row).toMatchObject({ status: 'stopped', format: 'wav', compressedPath: null, compressAttempts: 1 });
+    expect(row.compressError).toMatch(/differs from the WAV/);
+  });
+
+  it('an unreadable WAV fails in ffmpeg and is kept', async () => {
+    const { id, wav } = await stoppedRecording(1, Buffer.from('RIFF garbage that is not audio'));
+    await expect(newCompressor().compress(id, tenant)).rejects.toThrow(/ffmpeg exited/);
+    expect(existsSync(wav)).toBe(true);
+    expect((await rowOf(id)).status).toBe('stopped');
+  });
+
+  it('compressWav alone: the tolerance is the larger of 100 ms and 1 %', async () => {
+    const wav = path.join(dir, 'a.wav');
+    makeStereoWav(wav, 20);
+    const out = path.join(dir, 'a.opus');
+    // cutting 150 ms of 20 s is within 1 % (200 ms)
+    const ok = await compressWav(wav, out, { encoderArgs: ['-t', '19.85', ...DEFAULT_ENCODER_ARGS] });
+    expect(ok.wavDurationMs).toBe(20_000);
+    expect(Math.abs(ok.durationMs - 19_850)).toBeLessThanOrEqual(30);
+    await expect(compressWav(wav, path.join(dir, 'b.opus'), { encoderArgs: ['-t', '19.7', ...DEFAULT_ENCODER_ARGS] })).rejects.toBeInstanceOf(CompressionVerifyError);
+    expect(existsSync(path.join(dir, 'b.opus'))).toBe(false);
+  });
+
+  it('the BullMQ worker retries with backoff, keeps the WAV after the last attempt, and requeueStopped finishes it later', async () => {
+    const { id, wav } = await stoppedRecording(3);
+    const prefix = randomPrefix('cmp-retry');
+    const failing = newCompressor({ worker: true, prefix, attempts: 3, backoffMs: 50, encoderArgs: ['-t', '1', ...DEFAULT_ENCODER_ARGS] });
+    await failing.enqueue(id, tenant);
+    await failing.enqueue(id, tenant); // same job id: queued once
+    await until(async () => (await rowOf(id)).compressAttempts === 3);
+    await until(async () => (await failing.backlog()) === 0);
+    expect(failing.stats.failed).toBe(3);
+    expect(existsSync(wav)).toBe(true);
+    expect((await rowOf(id)).status).toBe('stopped');
+    await failing.close();
+
+    // the same queue (prefix) with a working encoder: the failed job is replaced and succeeds
+    const working = newCompressor({ worker: true, prefix });
+    expect(await working.requeueStopped()).toBeGreaterThanOrEqual(1);
+    await until(async () => (await rowOf(id)).status === 'compressed');
+    expect(existsSync(wav)).toBe(false);
+  });
+});
