@@ -14,7 +14,7 @@ import type { CallTask } from '../calls/call-task.js';
 import { ticketStatusLookup, demoTicketSource, type LookupHandler } from './lookups.js';
 import { VoicemailStore, SurveyStore } from './stores.js';
 import { ivrAdminRoutes } from './routes.js';
-import { TtsService, EspeakNgProvider, type TtsProvider } from '../tts/index.js';
+import { TtsService, EspeakNgProvider, ensurePromptFiles, type TtsProvider } from '../tts/index.js';
 import { CalendarService } from '../calendar/service.js';
 import { calendarAdminRoutes } from '../calendar/routes.js';
 import { BlacklistService } from '../blacklist/service.js';
@@ -79,6 +79,13 @@ export class IvrRuntime {
   }
 
   async start(): Promise<void> {
+    // a prompt named with its text but not generated yet (set-up skipped) must not make the flow refused
+    try {
+      const made = await ensurePromptFiles(this.registry.dir, this.engineDeps.promptsDir, this.tts);
+      if (made.length > 0) this.ctx.log.info({ files: made.length }, 'generated missing flow prompts by TTS');
+    } catch (err) {
+      this.ctx.log.error({ err }, 'could not generate missing flow prompts');
+    }
     this.registry.reload();
     if (this.opts.watch ?? true) this.registry.watch();
     await Promise.all([this.calendars.start(), this.blacklist.start()]);

@@ -16,6 +16,7 @@ import {
 } from '../../src/ivr/engine.js';
 import { ticketStatusLookup, demoTicketSource } from '../../src/ivr/lookups.js';
 import { ScriptedMedia, type CallerAction } from './scripted-media.js';
+import { StepOverheadRecorder } from '../../src/ivr/step-overhead.js';
 
 const FLOWS_DIR = path.resolve('ivr-flows');
 const PROMPTS = '/prompts';
@@ -304,5 +305,16 @@ describe('per-step overhead hook', () => {
     expect(dtmf[0]).toMatchObject({ fromNode: 'main-menu', toNode: 'main-menu' });
     expect(result.stepOverheadMs.length).toBe(dtmf.length);
     for (const ms of result.stepOverheadMs) expect(ms).toBeLessThan(50);
+  });
+
+  it('StepOverheadRecorder summarises the key-triggered samples for the benchmark', async () => {
+    const rec = new StepOverheadRecorder();
+    const h = harness();
+    h.deps.onStep = rec.record;
+    for (let i = 0; i < 20; i++) await runMain([{ keys: '7' }, { keys: '1' }], h);
+    const s = rec.summary();
+    expect(s.n).toBeGreaterThanOrEqual(20);
+    expect(s.p50).toBeLessThanOrEqual(s.p99);
+    expect(s.max).toBeLessThan(100);
   });
 });
