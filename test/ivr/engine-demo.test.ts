@@ -131,6 +131,21 @@ describe('12345 main flow', () => {
     expect(result.lastFlowId).toBe('ticket-query');
   });
 
+  it('after a result, 1 asks for another ticket number', async () => {
+    const { result, h } = await runMain([{ keys: '9' }, { keys: '20261123001#' }, { keys: '1' }, { keys: '20261120007#' }, { silence: true }, { silence: true }]);
+    expect(h.tts).toHaveLength(2);
+    expect(h.tts[1]).toContain('已办结');
+    expect(result.path.filter((p) => p.node === 'ask-number')).toHaveLength(2);
+    expect(result.vars.ticketNo).toBe('20261120007');
+    expect(result.lastNode).toBe('goodbye');
+  });
+
+  it('busy-time offer: no key hangs up politely', async () => {
+    const { result } = await runMain([{ keys: '1' }, { silence: true }, { silence: true }], harness({ queue: async () => ({ kind: 'overflow', reason: 'no agents' }) }));
+    expect(result.path.map((p) => p.node).slice(-3)).toEqual(['queue-consult', 'busy-offer-voicemail', 'goodbye']);
+    expect(result.outcome).toEqual({ kind: 'hangup', cause: 'NORMAL_CLEARING' });
+  });
+
   it('a too-short ticket number is invalid: the invalid prompt, then the question again', async () => {
     const { result, media } = await runMain([{ keys: '9' }, { keys: '12#' }, { keys: '20261120007#' }, { silence: true }, { silence: true }]);
     expect(result.vars.ticketNo).toBe('20261120007');
