@@ -17,6 +17,10 @@ export * from './types.js';
 export { AcdEngine } from './engine.js';
 export type { AcdEngineOptions, AdoptedCall, AgentSnapshot, GroupStats, PreviousAgentRecord } from './engine.js';
 export { createQueueHandler } from './queue-task.js';
+export { EslOfferExecutor, offerResultForCause } from './esl-offer-executor.js';
+export type { EslOfferExecutorOptions, BgapiNode, SwitchLocator } from './esl-offer-executor.js';
+export { ensureDemoSkillGroups } from './demo-seed.js';
+export { groupRefResolver } from './groups.js';
 export { estimateWaitMs, queueAnnouncement } from './estimate.js';
 export { dayKpis } from './kpi.js';
 
