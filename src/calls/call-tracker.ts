@@ -118,7 +118,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     }
   }
 
-  /** Resolves when every pending save, resync and CDR write has settled. */
+  /** Resolves when every pending save, resync, hook and CDR write has settled (so never await it inside a hook). */
   async whenIdle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
     await Promise.allSettled([...this.calls.values()].map((s) => this.meta.get(s)?.persistChain));
