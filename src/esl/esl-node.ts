@@ -38,6 +38,11 @@ export interface EslNodeOptions {
   resyncOnConnect?: boolean;
   /** timeout of that fetch; generous, since its reply queues behind the event backlog of a busy switch */
   resyncTimeoutMs?: number;
+  /**
+   * nothing received for this long (not even a HEARTBEAT) → probe with `bgapi status`; no answer → reconnect.
+   * Catches half-open TCP connections (the switch's host died) long before TCP keepalive would. 0 = off.
+   */
+  livenessTimeoutMs?: number;
   log?: Logger;
   metrics?: EslMetrics;
 }
@@ -142,6 +147,9 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
   private eventsLastSecond = 0;
   private currentSecond = Math.floor(performance.now() / 1000);
   private malformedFrames = 0;
+  private lastFrameAt = 0;
+  private livenessTimer: NodeJS.Timeout | null = null;
+  private probing = false;
   private readyWaiters: { resolve(): void; reject(e: Error): void; timer: NodeJS.Timeout }[] = [];
 
   constructor(options: EslNodeOptions) {
@@ -156,6 +164,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
       events: options.events ?? HOTLINE_EVENTS,
       resyncOnConnect: options.resyncOnConnect ?? true,
       resyncTimeoutMs: options.resyncTimeoutMs ?? 30_000,
+      livenessTimeoutMs: options.livenessTimeoutMs ?? 60_000,
       reconnect: { ...DEFAULT_BACKOFF, ...options.reconnect },
     };
     this.log = (options.log ?? pino({ level: 'silent' })).child({ esl: this.name });
@@ -467,6 +476,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
     }
     this.readyWaiters = [];
     this.emit('connected');
+    this.startLiveness(conn);
     if (this.opts.resyncOnConnect) void this.resync(conn);
   }
 
@@ -486,6 +496,28 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
         if (this.conn === conn) void this.resync(conn, attempt + 1);
       }, delay).unref();
     }
+  }
+
+  private startLiveness(conn: Connection): void {
+    const limit = this.opts.livenessTimeoutMs;
+    if (limit <= 0) return;
+    this.lastFrameAt = performance.now();
+    this.livenessTimer = setInterval(() => {
+      if (this.conn !== conn || this.probing || performance.now() - this.lastFrameAt < limit) return;
+      this.probing = true;
+      this.log.warn({ silentMs: Math.round(performance.now() - this.lastFrameAt) }, 'ESL connection silent; probing');
+      this.bgapi('status')
+        .catch((err: unknown) => {
+          if (this.conn === conn && err instanceof EslTimeoutError) {
+            this.log.error('ESL probe unanswered; reconnecting');
+            this.sock?.destroy();
+          }
+        })
+        .finally(() => {
+          this.probing = false;
+        });
+    }, Math.max(50, Math.floor(limit / 4)));
+    this.livenessTimer.unref();
   }
 
   private onConnError(conn: Connection, err: Error): void {
@@ -522,6 +554,8 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
     this.connectTimer = null;
     if (this.apiStuckTimer) clearTimeout(this.apiStuckTimer);
     this.apiStuckTimer = null;
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
     if (conn) {
       conn.parser?.removeAllListeners();
       conn.removeAllListeners();
@@ -565,6 +599,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
 
   private onFrame(conn: Connection, ev: ModeslEvent, headers: FrameHeaders): void {
     if (this.conn !== conn) return;
+    this.lastFrameAt = performance.now();
     const contentType = headers['Content-Type'];
     if (contentType === 'text/disconnect-notice') {
       this.log.warn('switch sent disconnect-notice');

@@ -176,6 +176,25 @@ describe('EslNode against a scripted ESL peer', () => {
     expect(await node.bgapi('status')).toBe('+OK\n');
   });
 
+  it('probes a silent connection and reconnects when the probe goes unanswered (half-open TCP)', async () => {
+    await start({ livenessTimeoutMs: 150, commandTimeoutMs: 150 });
+    // the switch "dies" without closing: it swallows every command on this connection and sends nothing
+    const first = peer.live[0]!;
+    peer.onCommand((_cmd, conn) => conn === first);
+    await until(() => node.health().reconnects === 1, 3000);
+    expect(peer.commands.some((c) => c.conn === first.id && c.line === 'bgapi status')).toBe(true);
+    expect(node.isConnected).toBe(true);
+  });
+
+  it('does not probe while HEARTBEATs keep coming', async () => {
+    await start({ livenessTimeoutMs: 200 });
+    const beat = setInterval(() => peer.sendEvent({ 'Event-Name': 'HEARTBEAT', 'Session-Count': '0' }), 50);
+    await new Promise((r) => setTimeout(r, 600));
+    clearInterval(beat);
+    expect(peer.commands.filter((c) => c.line === 'bgapi status')).toHaveLength(0);
+    expect(node.health().reconnects).toBe(0);
+  });
+
   it('skips malformed frames and keeps the connection', async () => {
     await start();
     const got: EslEvent[] = [];
