@@ -259,7 +259,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       await this.rebuildPreviousAgents(req.tenantId);
       r = await this.store.run('enqueue', Date.now(), args);
     }
-    if (r.kind === 'no_group' || r.kind === 'duplicate') return { status: 'rejected', reason: r.kind };
+    if (r.kind === 'duplicate') return { status: 'rejected', reason: r.kind };
+    if (r.kind === 'no_group') {
+      this.waiters.delete(req.callUuid); // an outcome() asked for before enqueueing will never come
+      return { status: 'rejected', reason: r.kind };
+    }
     // the enqueue event is recorded before the offer it may have led to
     this.event('enqueue', { tenantId: req.tenantId, callUuid: req.callUuid, groupId: req.groupId, callerNumber: req.callerNumber, at: now });
     this.meta.set(req.callUuid, {
