@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { describe, it, expect } from 'vitest';
 import { parseFlowSource, parseEntryPointsSource, formatIssue, type IssueCode } from '../../src/ivr/validate.js';
@@ -65,6 +66,15 @@ describe('flow validation', () => {
     const parsed = parseEntryPointsSource('entry-points.yaml', src, new Map([['demo', new Set(['main'])]]));
     expect(parsed.entries).toBeUndefined();
     expect(parsed.issues).toEqual([expect.objectContaining({ code: 'unknown-flow', line: 4, column: 11 })]);
+  });
+
+  it('editors validating with the JSON Schema accept the demo flows and reject a broken one', async () => {
+    // ajv is what fastify validates with; here it stands in for the editor's yaml-language-server
+    const { Ajv2020 } = createRequire(import.meta.url)('ajv/dist/2020.js') as typeof import('ajv/dist/2020.js');
+    const { parse } = await import('yaml');
+    const validate = new Ajv2020({ strict: false }).compile(JSON.parse(fs.readFileSync('ivr-flows/flow.schema.json', 'utf8')));
+    for (const f of fs.readdirSync('ivr-flows/demo')) expect(validate(parse(fs.readFileSync(`ivr-flows/demo/${f}`, 'utf8'))), f).toBe(true);
+    expect(validate(parse(fs.readFileSync(path.join(FIXTURES, 'broken/schema.yaml'), 'utf8')))).toBe(false);
   });
 
   it('the JSON Schemas shipped for editors match the zod schema', () => {
