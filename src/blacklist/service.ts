@@ -73,13 +73,15 @@ export class BlacklistService {
       this.reload(tenantId).catch((err) => this.opts.log?.error({ err, tenantId }, 'blacklist reload failed'));
     });
     await this.subscriber.subscribe(this.channel);
+    const genAtStart = new Map(this.gen);
     const rows = await this.opts.db.select().from(blacklistEntries).where(this.notExpired());
     const byTenant = new Map<string, CachedEntry[]>();
     for (const r of rows) {
       if (!byTenant.has(r.tenantId)) byTenant.set(r.tenantId, []);
       byTenant.get(r.tenantId)!.push(toCached(r));
     }
-    for (const [t, list] of byTenant) this.lists.set(t, new TenantBlacklist(list));
+    // a tenant reloaded by a change message meanwhile already holds newer data than this bulk read
+    for (const [t, list] of byTenant) if ((this.gen.get(t) ?? 0) === (genAtStart.get(t) ?? 0)) this.lists.set(t, new TenantBlacklist(list));
     this.opts.log?.info({ tenants: byTenant.size, entries: rows.length }, 'blacklist loaded');
   }
 
