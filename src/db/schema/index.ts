@@ -5,3 +5,4 @@ export * from './acd.js';
 export * from './agents.js';
 export * from './calls.js';
 export * from './recording.js';
+export * from './callers.js';
