@@ -8,7 +8,7 @@
 //   the events; the conditional update lets exactly one of them finalize and enqueue.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { and, desc, eq, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull, lte } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { recordings, recordingMarks, type Recording } from '../db/schema/recording.js';
@@ -362,6 +362,29 @@ export class RecordingService {
     if (rec) this.forget(rec);
     if (updated.length > 0 && info) await this.enqueueCompression(row.id, row.tenantId);
     return updated.length > 0;
+  }
+
+  /**
+   * Rows still `recording` whose RECORD_STOP nobody saw (every CTI was down when the call ended): when their leg no
+   * longer exists on its switch, finalize them from the WAV. Run at start-up and now and then; returns how many.
+   */
+  async sweepOrphans(olderThanMs = 60_000, limit = 500): Promise<number> {
+    const cutoff = new Date(Date.now() - olderThanMs);
+    const rows = await this.opts.db
+      .select()
+      .from(recordings)
+      .where(and(eq(recordings.status, 'recording'), lte(recordings.startedAt, cutoff)))
+      .limit(limit);
+    let finalized = 0;
+    for (const row of rows) {
+      const node = (row.fsNode ? this.opts.esl.byName(row.fsNode) : undefined) ?? this.opts.esl.nodeFor(row.legUuid);
+      if (!node?.isConnected) continue; // cannot tell whether the leg is alive; try again later
+      const exists = await node.bgapi(`uuid_exists ${row.legUuid}`, { timeoutMs: this.timeoutMs }).catch(() => null);
+      if (exists === null || exists.trim() !== 'false') continue;
+      if (await this.finalizeFromFile(row)) finalized++;
+    }
+    if (finalized > 0) this.log.warn({ finalized }, 'recordings finalized without RECORD_STOP');
+    return finalized;
   }
 
   private async enqueueCompression(id: string, tenantId: string): Promise<void> {

@@ -2,6 +2,7 @@
 // row it keeps, pause/resume marks, a hang-up ending the recording, and the compression job picking the file up.
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -85,8 +86,8 @@ describe('recording on the FreeSWITCH emulator', () => {
     await node.bgapi(`originate {origination_uuid=${agentLeg},originate_timeout=10}user/1001 &park()`, { timeoutMs: 10_000 });
     await node.bgapi(`uuid_bridge ${callUuid} ${agentLeg}`);
     await until(() => emu.emulator.channel(callUuid)?.partner === agentLeg || emu.emulator.channel(agentLeg)?.partner === callUuid);
-    caller.speak(500, 440);
-    phone.current()?.speak(500, 880);
+    caller.speak(60_000, 440);
+    phone.current()?.speak(60_000, 880);
     return { caller, callUuid, agentLeg, node, phone };
   }
 
@@ -124,6 +125,14 @@ describe('recording on the FreeSWITCH emulator', () => {
     expect(info.sampleRate).toBe(8000);
     expect(Math.abs(info.durationMs - row.durationMs!)).toBeLessThanOrEqual(20);
     expect(Math.abs((wavDurationMs(abs) ?? -1000) - row.durationMs!)).toBeLessThanOrEqual(20);
+    // stereo as trace 12b: channel 1 = the recorded (agent) leg's own voice, channel 2 = its partner, the caller
+    const roughHz = (channel: number) => {
+      // sox prints `stat` on stderr
+      const out = spawnSync('sox', [abs, '-n', 'remix', String(channel), 'stat'], { encoding: 'utf8' }).stderr;
+      return Number(/Rough\s+frequency:\s+(\d+)/.exec(out)?.[1]);
+    };
+    expect(roughHz(1)).toBeGreaterThan(800);
+    expect(roughHz(2)).toBeLessThan(500);
   });
 
   it('pause/resume send uuid_record mask/unmask and log who and when (marks + audit); double pause is refused', async () => {
@@ -203,5 +212,28 @@ describe('recording on the FreeSWITCH emulator', () => {
     expect(rows[0]!.status).toBe('failed');
     const session = { uuid: ghostLeg, tenantId: tenant, direction: 'inbound' as const, recordingId: undefined, setRecordingId() {}, log };
     expect(await recordAgentAnswer(service, session, randomUUID())).toBeNull();
+  });
+
+  it('a RECORD_STOP missed while no CTI listened: sweepOrphans finalizes from the WAV once the leg is gone', async () => {
+    const before = new RecordingService({ db, esl: cluster, recordingsDir: dir, log }).attach();
+    const { callUuid, agentLeg, caller } = await talkingCall('13800000104');
+    const id = await before.start({ callUuid, legUuid: agentLeg, tenantId: tenant, agentId });
+    before.detach(); // the CTI goes away
+    await sleep(600);
+    caller.hangup();
+    await until(() => !emu.emulator.channel(agentLeg));
+    expect((await rowOf(id)).status).toBe('recording');
+
+    service = new RecordingService({ db, esl: cluster, recordingsDir: dir, log }).attach();
+    // a live recording is left alone
+    const live = await talkingCall('13800000105');
+    const liveId = await service.start({ callUuid: live.callUuid, legUuid: live.agentLeg, tenantId: tenant, agentId });
+    await service.sweepOrphans(0);
+    const row = await rowOf(id);
+    expect(row.status).toBe('stopped');
+    expect(row.durationMs).toBeGreaterThanOrEqual(500);
+    expect(row.sizeBytes).toBe((await stat(path.join(dir, row.wavPath))).size);
+    expect((await rowOf(liveId)).status).toBe('recording');
+    expect(commandLines()).toContain(`bgapi uuid_exists ${agentLeg}`);
   });
 });
