@@ -188,7 +188,10 @@ describe('recording on the FreeSWITCH emulator', () => {
     expect(session.recordingId).toBe(id);
     await sleep(800);
     caller.hangup();
-    await until(async () => (await rowOf(id!)).status === 'compressed', 15_000);
+    // generous: ffmpeg competes with the other test files for two cores; on failure show the row (compressError)
+    await until(async () => (await rowOf(id!)).status === 'compressed', 30_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify(await rowOf(id!))}`);
+    });
     const row = await rowOf(id!);
     expect(row).toMatchObject({ status: 'compressed', format: 'opus', agentId, groupId });
     expect(row.compressedPath).toBe(row.wavPath.replace(/\.wav$/, '.opus'));
