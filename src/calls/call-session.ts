@@ -22,6 +22,8 @@ export interface CallLeg {
   hangupDisposition?: string;
   /** agent id for agent/consult legs */
   agentId?: string;
+  /** the CTI let this leg go on purpose (transfer, leaving a three-way): its hang-up is not the call's hang-up side */
+  released?: boolean;
 }
 
 export interface LegEventEntry {

@@ -31,6 +31,13 @@ export interface CallTrackerOptions {
   isHotlineCall?: (ev: EslEvent) => boolean;
   /** after the caller hangs up, wait at most this long for the other legs before writing the CDR (ms) */
   legSettleMs?: number;
+  /**
+   * Several CTI nodes on one switch: only the node this resolves true on takes a newly parked call (e.g. a Redis
+   * SET NX). The call's events that arrive meanwhile are held and replayed to the winner; a loser ignores the call.
+   */
+  claimNewCall?: (ev: EslEvent) => Promise<boolean>;
+  /** re-adopt only calls whose record names this ctiNode (several CTI nodes on one switch); default: every call */
+  adoptOnlyOwnCalls?: boolean;
 }
 
 export interface CallTrackerEvents {
@@ -85,6 +92,8 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   private readonly calls = new Map<string, CallSession>();
   private readonly meta = new WeakMap<CallSession, SessionMeta>();
   private readonly recentlyEnded = new Set<string>();
+  /** calls whose claim is in flight → their events meanwhile */
+  private readonly claiming = new Map<string, { ev: EslEvent; node: EslNode }[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly log: Logger;
   private readonly onEvent = (ev: EslEvent, node: EslNode): void => this.handleEvent(ev, node);
@@ -166,6 +175,30 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     return leg;
   }
 
+  /**
+   * A call the CTI places itself (click-to-call): the session exists before any event, keyed by the citizen's leg
+   * (origination_uuid chosen by the caller of this method), direction outbound.
+   */
+  openOutboundCall(uuid: string, nodeName: string, init: { tenantId: string; callerNumber?: string; calleeNumber?: string }): CallSession {
+    const node = this.opts.esl.byName(nodeName) ?? this.opts.esl.pickNode();
+    const session = this.createSession(uuid, node, { tenantId: init.tenantId, callerNumber: init.callerNumber });
+    session.direction = 'outbound';
+    session.calleeNumber = init.calleeNumber;
+    session.did = undefined;
+    session.addLeg({ uuid, role: 'caller', node: node.name });
+    if (!this.opts.esl.nodeFor(uuid)) this.opts.esl.claim(uuid, node);
+    this.persist(session);
+    this.emit('session', session);
+    return session;
+  }
+
+  /** Close a call whose caller leg never came up (an outbound call that failed before the citizen was dialled). */
+  endCall(session: CallSession): Promise<void> {
+    const caller = session.callerLeg;
+    if (caller && caller.hungUpAt === undefined) caller.hungUpAt = Date.now();
+    return this.finalize(session);
+  }
+
   // ------------------------------------------------------------ events
 
   private handleEvent(ev: EslEvent, node: EslNode): void {
@@ -173,7 +206,9 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     if (!uuid) return;
     const session = this.byLeg.get(uuid);
     if (!session) {
-      if (ev.name === 'CHANNEL_PARK' && this.isNewHotlineCall(ev)) this.newCall(ev, node);
+      const held = this.claiming.get(uuid);
+      if (held) held.push({ ev, node });
+      else if (ev.name === 'CHANNEL_PARK' && this.isNewHotlineCall(ev)) this.claimThenTake(ev, node);
       return;
     }
     const meta = this.meta.get(session);
@@ -215,6 +250,34 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
       default:
         break;
     }
+  }
+
+  /** newCall, after this node won the call (claimNewCall); events meanwhile are replayed in order */
+  private claimThenTake(ev: EslEvent, node: EslNode): void {
+    const claim = this.opts.claimNewCall;
+    if (!claim) return this.newCall(ev, node);
+    const uuid = ev.uuid!;
+    this.claiming.set(uuid, []);
+    const decide = async (): Promise<void> => {
+      let won = false;
+      try {
+        won = await claim(ev);
+      } catch (err) {
+        this.log.error({ err, call: uuid }, 'call claim failed; left to the other nodes and the dialplan fallback');
+      }
+      const held = this.claiming.get(uuid) ?? [];
+      this.claiming.delete(uuid);
+      if (!won) {
+        // another node has it: ignore its later events (a re-park after a bridge would look new otherwise)
+        this.recentlyEnded.add(uuid);
+        return;
+      }
+      const gone = held.some((h) => h.ev.name === 'CHANNEL_HANGUP' || h.ev.name === 'CHANNEL_DESTROY' || h.ev.name === 'CHANNEL_HANGUP_COMPLETE');
+      this.newCall(ev, node);
+      for (const h of held) this.handleEvent(h.ev, h.node);
+      if (gone) this.log.info({ call: uuid }, 'caller hung up while the call was being claimed');
+    };
+    this.track(decide());
   }
 
   private isNewHotlineCall(ev: EslEvent): boolean {
@@ -311,7 +374,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     leg.hungUpAt = at;
     leg.hangupCause = ev.headers['Hangup-Cause'] ?? ev.headers['variable_hangup_cause'];
     leg.hangupDisposition = ev.headers['variable_sip_hangup_disposition'];
-    if (session.hangupSide === undefined && (leg.role === 'caller' || leg.role === 'agent')) {
+    if (session.hangupSide === undefined && !leg.released && (leg.role === 'caller' || leg.role === 'agent')) {
       session.hangupSide = hangupSideOf(session, leg);
     }
     if (uuid === session.uuid) {
@@ -446,6 +509,8 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     let finalized = 0;
     for (const r of records) {
       if (this.calls.has(r.uuid)) continue;
+      // another CTI node's call on the same switch: it is that node's to re-adopt
+      if (this.opts.adoptOnlyOwnCalls && r.ctiNode && r.ctiNode !== this.opts.ctiNode) continue;
       const session = this.createSession(r.uuid, node, { tenantId: r.tenantId, startAt: r.times.startAt });
       restoreInto(session, r);
       for (const leg of session.legs.values()) {
@@ -470,12 +535,12 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     // parked hotline calls nobody has a record of (they arrived while no CTI was listening)
     let fresh = 0;
     for (const row of rows) {
-      if (this.byLeg.has(row.uuid) || legsOfRecords.has(row.uuid) || this.recentlyEnded.has(row.uuid)) continue;
+      if (this.byLeg.has(row.uuid) || this.claiming.has(row.uuid) || legsOfRecords.has(row.uuid) || this.recentlyEnded.has(row.uuid)) continue;
       if (row.direction !== 'inbound' || row.application !== 'park' || !this.acceptNewCalls) continue;
       const ev = rowAsParkEvent(row, node.name);
       if (this.opts.isHotlineCall && !this.opts.isHotlineCall(ev)) continue;
       fresh++;
-      this.newCall(ev, node);
+      this.claimThenTake(ev, node);
     }
     this.log.info({ node: node.name, channels: rows.length, adopted, finalized, fresh }, 'resync done');
   }
