@@ -1,0 +1,223 @@
+// The composition of one CTI node: every module started in dependency order, wired to the inbound call path, served
+// over HTTP, with drain and close hooks. src/main.ts runs it for `npm start`; tests and the demo start it in-process.
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { Env } from './config/env.js';
+import type { AppContext } from './app-context.js';
+import { createPool, createDb, applyMigrations } from './db/client.js';
+import { ensureDemoData, type DemoDataResult } from './auth/demo-data.js';
+import { EslCluster } from './esl/index.js';
+import { startEmulator, type RunningEmulator, type EmulatorOptions } from './sim/index.js';
+import { CallTracker, CdrWriter } from './calls/index.js';
+import { RecordingService, RecordingCompressor, recordingRoutes } from './recording/index.js';
+import { startAcd, EslOfferExecutor, ensureDemoSkillGroups, type AcdService } from './acd/index.js';
+import { IvrRuntime } from './ivr/runtime.js';
+import type { TtsProvider } from './tts/index.js';
+import { buildHttpApp } from './http/app.js';
+import { eslMetrics, metrics } from './http/metrics.js';
+import type { HealthSource } from './http/health.js';
+import { Lifecycle, lifecycle as processLifecycle } from './lifecycle.js';
+import { InboundPipeline, CallClaims } from './inbound/index.js';
+
+export interface CtiOverrides {
+  log?: Logger;
+  /** defaults to the process-wide lifecycle (signals, hotline_draining); tests pass their own */
+  lifecycle?: Lifecycle;
+  /** extra options for the embedded emulator (FREESWITCH_ESL empty): speed, mediaDurations, parkFallback… */
+  emulator?: EmulatorOptions;
+  ttsProvider?: TtsProvider;
+  /** watch ivr-flows/ for edits (default true) */
+  watchFlows?: boolean;
+  /** after the caller hangs up, how long the CDR waits for the other legs (ms) */
+  legSettleMs?: number;
+  /** listen on HOST:PORT (default true) */
+  listen?: boolean;
+  /** extra routes (e.g. the agent WebSocket when its module lands) */
+  routes?: FastifyPluginAsync[];
+  /** print the demo credentials created on first start (default true) */
+  printCredentials?: boolean;
+  /** print the emulator banner on stderr besides the log (default true) */
+  banner?: boolean;
+}
+
+export interface RunningCti {
+  app: FastifyInstance;
+  ctx: AppContext;
+  cluster: EslCluster;
+  tracker: CallTracker;
+  acd: AcdService;
+  ivr: IvrRuntime;
+  recording: RecordingService;
+  pipeline: InboundPipeline;
+  lifecycle: Lifecycle;
+  /** the embedded emulator when FREESWITCH_ESL was empty */
+  emulator?: RunningEmulator;
+  /** http://host:port once listening */
+  url?: string;
+  startupMs: number;
+  demoData?: DemoDataResult;
+  /** drain (no new calls, wait for live ones up to DRAIN_TIMEOUT_MS) then close everything */
+  close(): Promise<void>;
+}
+
+/** Stable across restarts of the same service (hostname + port), so a restarted node re-adopts its own callers. */
+export function defaultNodeId(env: Pick<Env, 'PORT'>): string {
+  const host = os.hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 25);
+  return `${host}-${env.PORT}`.slice(0, 32);
+}
+
+const EMULATOR_BANNER = (where: string) =>
+  [
+    '',
+    '************************************************************************************',
+    '*  NO FREESWITCH CONFIGURED: running on the BUILT-IN FREESWITCH EMULATOR            *',
+    `*  (ESL on ${where.padEnd(72)}*`.slice(0, 85) + '*',
+    '*  No real phone call reaches this CTI. Simulated callers only (npm run demo).      *',
+    '*  To carry real calls set FREESWITCH_ESL=host:port[,host:port] and                *',
+    '*  FREESWITCH_ESL_PASSWORD (see README "Deploying with FreeSWITCH").                *',
+    '************************************************************************************',
+  ].join('\n');
+
+export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<RunningCti> {
+  const t0 = performance.now();
+  const log = overrides.log ?? pino({ level: env.LOG_LEVEL });
+  const lifecycle = overrides.lifecycle ?? processLifecycle;
+  const nodeId = env.NODE_ID ?? defaultNodeId(env);
+  const closers: { name: string; fn: () => Promise<void> | void }[] = [];
+  // until the HTTP app is up, a failure closes what was opened so far (tests must not leak sockets)
+  const abort = async (err: unknown): Promise<never> => {
+    for (const c of [...closers].reverse()) await Promise.resolve().then(c.fn).catch(() => {});
+    throw err;
+  };
+  const onClose = (name: string, fn: () => Promise<void> | void) => closers.push({ name, fn });
+
+  try {
+    // --- the switch (or its emulator)
+    let emulator: RunningEmulator | undefined;
+    let eslNodes = env.FREESWITCH_ESL.map((n, i) => ({ ...n, name: env.FREESWITCH_ESL.length === 1 ? 'fs1' : `fs${i + 1}` }));
+    if (eslNodes.length === 0) {
+      emulator = await startEmulator({ port: env.SIM_ESL_PORT, password: env.FREESWITCH_ESL_PASSWORD, ...overrides.emulator });
+      const running = emulator;
+      onClose('emulator', () => running.close());
+      const banner = EMULATOR_BANNER(`${emulator.host}:${emulator.port}`);
+      // plain text too: a JSON log line does not show a banner as one
+      if (overrides.banner ?? true) process.stderr.write(`${banner}\n`);
+      log.warn({ emulator: `${emulator.host}:${emulator.port}` }, banner);
+      eslNodes = [{ host: emulator.host, port: emulator.port, name: 'fs1' }];
+    } else {
+      log.info({ nodes: eslNodes.map((n) => `${n.name}=${n.host}:${n.port}`) }, 'driving FreeSWITCH over ESL');
+    }
+
+    // --- storage
+    const pool = createPool(env.DATABASE_URL);
+    onClose('postgres', () => pool.end());
+    await applyMigrations(pool);
+    const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2 });
+    onClose('redis', () => void redis.disconnect());
+    await redis.ping();
+    const ctx: AppContext = { env, log, nodeId, pool, db: createDb(pool), redis, redisPrefix: env.REDIS_PREFIX };
+
+    let demoData: DemoDataResult | undefined;
+    if (env.SEED_DEMO_DATA) {
+      // the credentials are printed once, by the start that created them
+      demoData = await ensureDemoData(ctx, { print: overrides.printCredentials ?? true });
+      const groups = await ensureDemoSkillGroups(ctx.db, 'demo');
+      if (groups.length) log.info({ groups }, 'demo skill groups created');
+    }
+
+    // --- ESL
+    const cluster = new EslCluster({ nodes: eslNodes, password: env.FREESWITCH_ESL_PASSWORD, commandTimeoutMs: env.ESL_COMMAND_TIMEOUT_MS, log, metrics: eslMetrics });
+    onClose('esl', () => cluster.stop());
+
+    // --- calls, recording, ACD
+    const cdr = new CdrWriter({ pool, redisUrl: env.REDIS_URL, prefix: env.REDIS_PREFIX, log });
+    onClose('cdr', () => cdr.close());
+    const claims = new CallClaims(redis, env.REDIS_PREFIX, nodeId);
+    // the pipeline decides claims; it is created before the tracker, which asks it
+    let pipeline: InboundPipeline | undefined;
+    const tracker = new CallTracker({
+      esl: cluster,
+      redis,
+      redisPrefix: env.REDIS_PREFIX,
+      cdr,
+      log,
+      defaultTenant: env.SIP_DEFAULT_TENANT,
+      ctiNode: nodeId,
+      claimNewCall: (ev) => pipeline!.claimNewCall(ev),
+      // NODE_ID is stable across restarts, so a node re-adopts its own calls and leaves its peers' alone
+      adoptOnlyOwnCalls: true,
+      ...(overrides.legSettleMs !== undefined ? { legSettleMs: overrides.legSettleMs } : {}),
+    });
+    onClose('calls', () => tracker.stop());
+    const compressor = new RecordingCompressor({ db: ctx.db, redisUrl: env.REDIS_URL, prefix: env.REDIS_PREFIX, recordingsDir: env.RECORDINGS_DIR, log });
+    onClose('recording-compress', () => compressor.close());
+    const recording = new RecordingService({ db: ctx.db, esl: cluster, recordingsDir: env.RECORDINGS_DIR, log, compression: compressor, commandTimeoutMs: env.ESL_COMMAND_TIMEOUT_MS }).attach();
+    onClose('recording', () => recording.detach());
+    const acd = await startAcd(ctx, new EslOfferExecutor(cluster), { defaultMusic: 'local_stream://moh' });
+    onClose('acd', () => acd.close());
+    pipeline = new InboundPipeline({
+      cluster, tracker, acd, recording, claims, lifecycle, db: ctx.db, log, sipDefaultTenant: env.SIP_DEFAULT_TENANT, defaultHoldMusic: 'local_stream://moh',
+    });
+
+    // --- IVR (flows, calendar, blacklist, TTS); its queue node hands callers to the ACD through the pipeline
+    const ivr = new IvrRuntime(ctx, {
+      queue: pipeline.queueHandler,
+      ...(overrides.ttsProvider ? { ttsProvider: overrides.ttsProvider } : {}),
+      watch: overrides.watchFlows ?? true,
+    });
+    await ivr.start();
+    onClose('ivr', () => ivr.stop());
+    pipeline.start(ivr);
+    onClose('inbound', () => pipeline!.stop());
+
+    // live calls gauge: cheap, from the tracker's own events
+    const liveGauge = () => metrics.liveCalls.set({ node: nodeId }, tracker.size);
+    tracker.on('session', liveGauge);
+    tracker.on('adopted', liveGauge);
+    tracker.on('ended', liveGauge);
+
+    // the tracker listens before the cluster connects, so the first resync (re-adoption) is seen
+    tracker.start();
+    cluster.start();
+    await cluster.waitConnected(Math.max(5000, env.ESL_COMMAND_TIMEOUT_MS));
+
+    // --- HTTP
+    const eslHealth: HealthSource[] = cluster.nodes.map((node) => ({
+      name: `esl:${node.name}`,
+      required: true,
+      check: () => {
+        const h = node.health();
+        return { ok: h.connected, detail: { connected: h.connected, sessions: h.sessions, lastHeartbeat: h.lastHeartbeat, reconnects: h.reconnects, commandLatencyMs: h.commandLatencyMs, eventsPerSecond: h.eventsPerSecond } };
+      },
+    }));
+    const app = await buildHttpApp(ctx, {
+      lifecycle,
+      routes: [...acd.routes, ...ivr.routes(), recordingRoutes(ctx, { service: recording }), ...(overrides.routes ?? [])],
+      health: [...eslHealth, ivr.health()],
+    });
+    onClose('http', () => app.close());
+    let url: string | undefined;
+    if (overrides.listen ?? true) {
+      url = await app.listen({ host: env.HOST, port: env.PORT });
+    }
+
+    // --- drain and close: no new calls, live ones finish (bounded by DRAIN_TIMEOUT_MS), then close in reverse order
+    lifecycle.onDrainStart(() => {
+      tracker.acceptNewCalls = false;
+    });
+    lifecycle.onDrain('calls', ({ signal }) => tracker.whenEmpty(signal));
+    for (const c of closers) lifecycle.onClose(c.name, c.fn);
+
+    const startupMs = Math.round(performance.now() - t0);
+    log.info({ nodeId, url, startupMs, eslNodes: cluster.nodes.map((n) => n.name), emulator: emulator !== undefined }, `CTI node started in ${startupMs} ms`);
+    return {
+      app, ctx, cluster, tracker, acd, ivr, recording, pipeline, lifecycle, emulator, url, startupMs, demoData,
+      close: () => lifecycle.drainAndClose({ timeoutMs: env.DRAIN_TIMEOUT_MS, log, reason: 'close' }),
+    };
+  } catch (err) {
+    return abort(err);
+  }
+}
