@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { rename, stat, unlink } from 'node:fs/promises';
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { recordings } from '../db/schema/recording.js';
@@ -167,6 +167,11 @@ export class RecordingCompressor implements CompressionQueue {
     const wav = resolveInside(this.opts.recordingsDir, row.wavPath);
     const relativeOut = compressedPathFor(row.wavPath, COMPRESSED_EXTENSION);
     const out = resolveInside(this.opts.recordingsDir, relativeOut);
+    if (!(await stat(wav).catch(() => null))) {
+      // nothing to retry on: the row needs a person (or the directory is not mounted here)
+      await db.update(recordings).set({ compressError: 'WAV file missing', compressAttempts: sql`${recordings.compressAttempts} + 1` }).where(eq(recordings.id, recordingId));
+      throw new UnrecoverableError(`WAV of recording ${recordingId} is missing: ${wav}`);
+    }
     try {
       const result = await compressWav(wav, out, this.opts);
       const updated = await db
@@ -196,13 +201,23 @@ export class RecordingCompressor implements CompressionQueue {
     }
   }
 
-  /** Queue every finished, uncompressed recording (after a Redis outage or a crash between stop and enqueue). */
-  async requeueStopped(limit = 1000): Promise<number> {
+  /**
+   * Queue every finished, uncompressed recording (after a Redis outage, a crash between stop and enqueue, or jobs
+   * that used up their attempts), except those that failed `maxAttempts` times overall: they need a person.
+   */
+  async requeueStopped(opts: { limit?: number; maxAttempts?: number; tenantId?: string } = {}): Promise<number> {
     const rows = await this.opts.db
       .select({ id: recordings.id, tenantId: recordings.tenantId })
       .from(recordings)
-      .where(eq(recordings.status, 'stopped'))
-      .limit(limit);
+      .where(
+        and(
+          eq(recordings.status, 'stopped'),
+          lt(recordings.compressAttempts, opts.maxAttempts ?? 50),
+          opts.tenantId ? eq(recordings.tenantId, opts.tenantId) : undefined,
+        ),
+      )
+      .orderBy(recordings.startedAt)
+      .limit(opts.limit ?? 1000);
     for (const r of rows) {
       // a job that used up its attempts keeps its id in the failed set, where add() would ignore the new one
       const previous = await this.queue.getJob(`rec-${r.id}`);

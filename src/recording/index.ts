@@ -18,3 +18,5 @@ export type { RecordingSearch, PublicRecording } from './store.js';
 export { relativeWavPath, compressedPathFor, resolveInside, dayFolder } from './paths.js';
 export { readWavInfo } from './wav.js';
 export type { WavInfo } from './wav.js';
+export { startRecordingModule } from './module.js';
+export type { RecordingModule, RecordingModuleOptions } from './module.js';

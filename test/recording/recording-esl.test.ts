@@ -195,7 +195,8 @@ describe('recording on the FreeSWITCH emulator', () => {
     const row = await rowOf(id!);
     expect(row).toMatchObject({ status: 'compressed', format: 'opus', agentId, groupId });
     expect(row.compressedPath).toBe(row.wavPath.replace(/\.wav$/, '.opus'));
-    expect(existsSync(path.join(dir, row.wavPath))).toBe(false);
+    // the row is switched to the compressed file first, the WAV deleted right after
+    await until(() => !existsSync(path.join(dir, row.wavPath)));
     expect((await stat(path.join(dir, row.compressedPath!))).size).toBe(row.compressedSizeBytes);
     expect(row.durationMs).toBeGreaterThanOrEqual(700);
 
