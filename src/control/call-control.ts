@@ -368,8 +368,10 @@ export class CallControl extends EventEmitter<CallControlEvents> {
   // ------------------------------------------------------------ 3. attended (consult) transfer
 
   /**
-   * 咨询: the caller is parked with hold music, the target (agent or outside number) is called and, on answer,
-   * bridged to the agent's leg. park_after_bridge keeps the caller and the agent up while their partners change.
+   * 咨询: caller and agent are both parked (uuid_transfer -both park inline: a one-sided transfer or a re-bridge
+   * would hang the partner up, trace 09), the caller gets hold music (uuid_broadcast), the target (agent or outside
+   * number) is called and, on answer, bridged to the agent's leg; park_after_bridge keeps the agent up if the
+   * target hangs up.
    */
   async consult(actor: Actor, target: Exclude<TransferTarget, { kind: 'group' }>, callUuid?: string): Promise<{ callUuid: string; consultLeg: string }> {
     const t0 = performance.now();
@@ -386,27 +388,24 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     } else {
       dial = this.outsideDialString(target.number, s.tenantId, this.ringVars(legUuid)).dial;
     }
-    if (s.state === 'held') {
-      await this.cmd(node, 'consult.unhold', `uuid_hold off ${agentLeg.uuid}`, t0);
-    }
-    await this.cmd(node, 'consult.setvar', `uuid_setvar_multi ${s.uuid} park_after_bridge=true`, t0);
-    await this.cmd(node, 'consult.setvar', `uuid_setvar_multi ${agentLeg.uuid} park_after_bridge=true`, t0);
+    if (s.state === 'held') await this.cmd(node, 'consult.unhold', `uuid_hold off ${agentLeg.uuid}`, t0);
+    // the agent leg stays up (parked) while its partner changes; the caller is parked with hold music
+    await this.cmd(node, 'consult.setvar', `uuid_setvar ${agentLeg.uuid} park_after_bridge true`, t0);
     s.transition('held', 'consultation');
     this.opts.tracker.attachLeg(s, legUuid, 'consult', { agentId: target.kind === 'agent' ? target.agentId : undefined, node: node.name });
     this.consults.set(s.uuid, { legUuid, target, agentLeg: agentLeg.uuid });
     try {
-      // the caller hears hold music while the target rings
-      await this.cmd(node, 'consult.hold', `uuid_hold ${agentLeg.uuid}`, t0);
-      await this.cmd(node, 'consult.originate', `originate ${dial} &park()`, t0, 'target_failed');
-      await this.cmd(node, 'consult.unhold', `uuid_hold off ${agentLeg.uuid}`, t0);
-      // the agent talks to the target; the caller (park_after_bridge) is parked and gets hold music
-      await this.cmd(node, 'consult.bridge', `uuid_bridge ${agentLeg.uuid} ${legUuid}`, t0);
+      await this.cmd(node, 'consult.park', `uuid_transfer ${s.uuid} -both park inline`, t0);
       await this.cmd(node, 'consult.moh', `uuid_broadcast ${s.uuid} ${this.opts.holdMusic ?? 'local_stream://moh'} aleg`, t0);
+      await this.cmd(node, 'consult.originate', `originate ${dial} &park()`, t0, 'target_failed');
+      await this.cmd(node, 'consult.bridge', `uuid_bridge ${agentLeg.uuid} ${legUuid}`, t0);
     } catch (err) {
       this.consults.delete(s.uuid);
       s.legs.get(legUuid)!.hungUpAt ??= Date.now();
-      await this.cmd(node, 'consult.unhold', `uuid_hold off ${agentLeg.uuid}`, t0).catch(() => {});
-      await this.resetParkAfterBridge(node, s.uuid, agentLeg.uuid);
+      // back to the caller
+      await this.cmd(node, 'consult.break', `uuid_break ${s.uuid} all`, t0).catch(() => {});
+      await this.cmd(node, 'consult.rebridge', `uuid_bridge ${s.uuid} ${agentLeg.uuid}`, t0).catch(() => {});
+      await this.resetParkAfterBridge(node, agentLeg.uuid);
       s.transition('talking', 'consultation failed');
       throw err;
     }
@@ -415,7 +414,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
 
   private async resetParkAfterBridge(node: EslNode, ...uuids: string[]): Promise<void> {
     const t0 = performance.now();
-    for (const u of uuids) await this.cmd(node, 'reset', `uuid_setvar_multi ${u} park_after_bridge=false`, t0).catch(() => {});
+    for (const u of uuids) await this.cmd(node, 'reset', `uuid_setvar ${u} park_after_bridge false`, t0).catch(() => {});
   }
 
   private consultOf(s: CallSession): ConsultState {
@@ -435,7 +434,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     await this.cmd(node, 'consult.break', `uuid_break ${s.uuid} all`, t0).catch(() => {});
     await this.cmd(node, 'consult.rebridge', `uuid_bridge ${s.uuid} ${c.agentLeg}`, t0);
     this.consults.delete(s.uuid);
-    await this.resetParkAfterBridge(node, s.uuid, c.agentLeg);
+    await this.resetParkAfterBridge(node, c.agentLeg);
     s.transition('talking', 'consultation cancelled');
     return { callUuid: s.uuid, state: s.state };
   }
@@ -450,11 +449,11 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     const pop = this.attach(s, actor.userId, data);
     await this.cmd(node, 'consult.break', `uuid_break ${s.uuid} all`, t0).catch(() => {});
     this.release(s, c.agentLeg);
+    // without park_after_bridge the switch hangs the agent leg up when the target is bridged away from it (a kill
+    // right after the job would race the bridge: the job answers before the bridge is up, trace 06)
+    await this.cmd(node, 'consult.setvar', `uuid_setvar ${c.agentLeg} park_after_bridge false`, t0);
     await this.cmd(node, 'consult.complete', `uuid_bridge ${s.uuid} ${c.legUuid}`, t0);
-    // the agent leg was parked by park_after_bridge: end it
-    await this.cmd(node, 'consult.release', `uuid_kill ${c.agentLeg} NORMAL_CLEARING`, t0).catch(() => {});
     this.consults.delete(s.uuid);
-    await this.resetParkAfterBridge(node, s.uuid);
     const leg = s.legs.get(c.legUuid)!;
     const to = c.target.kind === 'agent' ? `agent:${c.target.agentId}` : `number:${(c.target as { number: string }).number}`;
     this.opts.acd?.recordTransfer({ tenantId: s.tenantId, callUuid: s.uuid, groupId: s.skillGroupId, agentId: fromAgent, to });
@@ -497,7 +496,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
       const leg = s.legs.get(consult.legUuid);
       if (leg) leg.role = 'third-party';
       this.conferences.set(s.uuid, { name: conf, startedAt: Date.now() });
-      await this.resetParkAfterBridge(node, s.uuid, consult.agentLeg);
+      await this.resetParkAfterBridge(node, consult.agentLeg);
       s.transition('conferenced', 'consultation joined');
       s.logLegEvent(s.uuid, 'CONFERENCE_START', Date.now(), { conference: conf });
       return { callUuid: s.uuid, conference: conf, expertLeg: consult.legUuid };

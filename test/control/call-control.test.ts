@@ -92,4 +92,145 @@ describe('call control on the FreeSWITCH emulator', () => {
     await cti.control.hold(S, session.uuid);
     expect(session.state).toBe('held');
   });
+
+  it('blind transfer to another agent: their phone is originated and bridged to the caller, the old agent leg hangs up, the screen pop carries the attached data', async () => {
+    const { caller, session, agentLeg } = await talkingCall(cti, '13800000203', agentA, '1001');
+    session.markIvrNode('menu');
+    session.markIvrNode('consult');
+    cti.emu.world.phone('1002').set({ kind: 'answer', afterMs: 100 });
+    const pops: unknown[] = [];
+    cti.control.on('screenPop', (p) => pops.push(p));
+    const r = await cti.control.blindTransfer(A, { kind: 'agent', agentId: agentB }, { ticketDraft: { title: '噪音扰民', content: '小区夜间施工' } });
+    const newLeg = r.legUuid!;
+    const originate = lines().find((l) => l.startsWith('bgapi originate') && l.includes(`origination_uuid=${newLeg}`))!;
+    expect(originate).toMatch(/user\/1002 &park\(\)$/);
+    expect(originate).toContain('origination_caller_id_number=13800000203');
+    expect(lines()).toContain(`bgapi uuid_bridge ${session.uuid} ${newLeg}`);
+    await until(() => ch(session.uuid)?.partner === newLeg, 3000, 'caller bridged to agent B');
+    await until(() => !ch(agentLeg), 3000, 'old agent leg gone');
+    expect(session.agentId).toBe(agentB);
+    expect(pops).toEqual([
+      { agentId: agentB, callUuid: session.uuid, tenantId: tenant, data: expect.objectContaining({ callerNumber: '13800000203', ivrPath: ['menu', 'consult'], ticketDraft: { title: '噪音扰民', content: '小区夜间施工' } }) },
+    ]);
+    expect(cti.control.attachedData(session.uuid)).toMatchObject({ transferredBy: agentA });
+    expect(acd.transfers).toEqual([expect.objectContaining({ callUuid: session.uuid, agentId: agentA, to: `agent:${agentB}` })]);
+    expect(acd.ended.map((e) => e.agentId)).toEqual([agentA]);
+    expect(caller.hearing()).toContain('party');
+    caller.hangup();
+    const cdr = await cdrOf(session.uuid);
+    expect(cdr).toMatchObject({ agentId: agentB, hangupSide: 'caller' });
+    expect(JSON.parse(cdr.variables.attached_data!)).toMatchObject({ ticketDraft: { title: '噪音扰民' } });
+    const ev = await legEventsOf(session.uuid);
+    expect(ev.some((e) => e.legUuid === agentLeg && e.event === 'CHANNEL_HANGUP')).toBe(true);
+    expect(ev.some((e) => e.legUuid === newLeg && e.role === 'agent' && e.event === 'CHANNEL_ANSWER')).toBe(true);
+  });
+
+  it('blind transfer to a busy agent is refused before anything is sent', async () => {
+    await talkingCall(cti, '13800000204', agentA, '1001');
+    acd.agents.get(agentB)!.state = 'reserved';
+    const before = lines().length;
+    await expect(cti.control.blindTransfer(A, { kind: 'agent', agentId: agentB })).rejects.toMatchObject({ code: 'agent_unavailable' });
+    expect(lines().length).toBe(before);
+  });
+
+  it('blind transfer to a skill group parks the caller and re-queues it with its original arrival and a front priority', async () => {
+    const { session, agentLeg } = await talkingCall(cti, '13800000205', agentA, '1001');
+    session.times.queueEnterAt = Date.now() - 42_000;
+    const groupId = randomUUID();
+    await cti.control.blindTransfer(A, { kind: 'group', groupId }, { note: '需要专业解答' });
+    expect(lines()).toContain(`bgapi uuid_transfer ${session.uuid} park inline`);
+    await until(() => !ch(agentLeg), 3000, 'agent leg gone');
+    await until(() => !!ch(session.uuid)?.apps.includes('park'), 3000, 'caller parked');
+    expect(session.state).toBe('queued');
+    expect(acd.enqueued).toEqual([
+      expect.objectContaining({ callUuid: session.uuid, groupId, arrivalMs: session.times.queueEnterAt, priority: 1000, screenPop: expect.objectContaining({ note: '需要专业解答' }) }),
+    ]);
+    expect(acd.ended).toEqual([{ agentId: agentA, callUuid: session.uuid }]);
+  });
+
+  it('blind transfer to 110 goes out through the carrier gateway with the center caller id', async () => {
+    const { caller, session, agentLeg } = await talkingCall(cti, '13800000206', agentA, '1001');
+    const police = cti.emu.world.number('110').set({ kind: 'answer', afterMs: 100 });
+    const r = await cti.control.blindTransfer(A, { kind: 'number', number: '110' });
+    expect(r.to).toBe('number:110');
+    const originate = lines().find((l) => l.includes(`origination_uuid=${r.legUuid}`))!;
+    expect(originate).toMatch(/origination_caller_id_number=12345\}sofia\/gateway\/world\/110 &park\(\)$/);
+    await until(() => ch(session.uuid)?.partner === r.legUuid, 3000, 'bridged to 110');
+    await until(() => !ch(agentLeg), 3000);
+    expect(police.current()).toBeTruthy();
+    caller.hangup();
+    const cdr = await cdrOf(session.uuid);
+    expect(cdr.agentId).toBeNull();
+    const ev = await legEventsOf(session.uuid);
+    expect(ev.some((e) => e.legUuid === r.legUuid && e.role === 'third-party' && e.event === 'CHANNEL_ANSWER')).toBe(true);
+  });
+
+  it('attended transfer: consult (caller hears music, agent talks to the target), cancel back to the caller, consult again and complete', async () => {
+    const { caller, session, agentLeg } = await talkingCall(cti, '13800000207', agentA, '1001');
+    cti.emu.world.phone('1002').set({ kind: 'answer', afterMs: 100 });
+    const c1 = await cti.control.consult(A, { kind: 'agent', agentId: agentB });
+    await until(() => ch(agentLeg)?.partner === c1.consultLeg, 3000, 'agent ↔ consult');
+    expect(session.state).toBe('held');
+    await until(() => caller.hearing().includes('moh'), 3000, 'caller hears MOH');
+    expect(ch(session.uuid)?.partner).toBeUndefined();
+    expect(lines()).toContain(`bgapi uuid_bridge ${agentLeg} ${c1.consultLeg}`);
+    await sleep(300);
+
+    await cti.control.cancelConsult(A);
+    expect(lines()).toContain(`bgapi uuid_kill ${c1.consultLeg} NORMAL_CLEARING`);
+    await until(() => ch(session.uuid)?.partner === agentLeg, 3000, 'caller back with agent');
+    await until(() => !ch(c1.consultLeg), 3000);
+    expect(session.state).toBe('talking');
+    await until(() => !caller.hearing().includes('moh'), 3000);
+
+    cti.emu.world.phone('1002').set({ kind: 'answer', afterMs: 100 });
+    const c2 = await cti.control.consult(A, { kind: 'agent', agentId: agentB });
+    await until(() => ch(agentLeg)?.partner === c2.consultLeg, 3000);
+    await cti.control.completeConsult(A, { note: '已说明情况' });
+    await until(() => ch(session.uuid)?.partner === c2.consultLeg, 3000, 'caller ↔ target');
+    await until(() => !ch(agentLeg), 3000, 'agent released');
+    expect(session.state).toBe('talking');
+    expect(session.agentId).toBe(agentB);
+    expect(caller.hearing()).toContain('party');
+    caller.hangup();
+    const cdr = await cdrOf(session.uuid);
+    expect(cdr.agentId).toBe(agentB);
+    expect(cdr.holdMs).toBeGreaterThan(200);
+    expect(cdr.hangupSide).toBe('caller');
+    const ev = await legEventsOf(session.uuid);
+    expect(ev.filter((e) => e.legUuid === c1.consultLeg && e.event === 'CHANNEL_HANGUP')).toHaveLength(1);
+    expect(ev.some((e) => e.legUuid === c2.consultLeg && e.role === 'agent')).toBe(true);
+  });
+
+  it('three-way: caller and agent move into a conference, the expert is dialled in; the agent leaves and the other two keep talking', async () => {
+    const { caller, session, agentLeg } = await talkingCall(cti, '13800000208', agentA, '1001');
+    const expert = cti.emu.world.number('13900000000').set({ kind: 'answer', afterMs: 100 });
+    const r = await cti.control.threeWay(A, { kind: 'number', number: '13900000000' });
+    const conf = r.conference;
+    expect(lines()).toContain(`bgapi uuid_transfer ${session.uuid} -both conference:${conf} inline`);
+    expect(lines().some((l) => l.includes(`origination_uuid=${r.expertLeg}`) && l.endsWith(`sofia/gateway/world/13900000000 &conference(${conf})`))).toBe(true);
+    const short = conf.replace(/@.*/, '');
+    await until(() => [session.uuid, agentLeg, r.expertLeg!].every((u) => ch(u)?.conference?.name === short), 3000, 'three members');
+    expect(session.state).toBe('conferenced');
+    await sleep(300);
+    await cti.control.leaveThreeWay(A);
+    expect(lines().some((l) => new RegExp(`^bgapi conference ${short} kick \\d+$`).test(l))).toBe(true);
+    await until(() => !ch(agentLeg), 3000, 'agent gone');
+    await sleep(500);
+    expect(ch(session.uuid)?.conference?.name).toBe(short);
+    expect(ch(r.expertLeg!)?.conference?.name).toBe(short);
+    expect(caller.hearing()).toContain('conference');
+    expect(expert.current()?.ended).toBeFalsy();
+    caller.hangup();
+    await until(() => !ch(r.expertLeg!), 3000, 'expert released after the caller');
+    const cdr = await cdrOf(session.uuid);
+    expect(cdr.hangupSide).toBe('caller');
+    const ev = await legEventsOf(session.uuid);
+    const leave = ev.find((e) => e.event === 'CONFERENCE_LEAVE')!;
+    expect(leave).toMatchObject({ legUuid: agentLeg, role: 'agent' });
+    const agentHangup = ev.find((e) => e.legUuid === agentLeg && e.event === 'CHANNEL_HANGUP')!;
+    const callerHangup = ev.find((e) => e.legUuid === session.uuid && e.event === 'CHANNEL_HANGUP')!;
+    expect(agentHangup.at.getTime()).toBeLessThan(callerHangup.at.getTime() - 300);
+    expect(ev.some((e) => e.legUuid === r.expertLeg && e.role === 'third-party' && e.event === 'CHANNEL_HANGUP')).toBe(true);
+  });
 });
