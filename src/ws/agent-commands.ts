@@ -1,0 +1,110 @@
+// The agent state commands behind /ws/agent, making the same AcdEngine calls as the REST routes in
+// src/agents/routes.ts and refusing with the same codes, so REST and WebSocket behave identically.
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { users, tenantScope } from '../db/schema/index.js';
+import type { AcdEngine, AgentSnapshot } from '../acd/engine.js';
+import type { AgentEndpoint } from '../acd/types.js';
+import { listEndpoints, resolveEndpoint } from '../acd/groups.js';
+import { refusalFor, WsCommandError } from './protocol.js';
+
+export const signedOutSnapshot = (agentId: string, tenantId = ''): AgentSnapshot => ({
+  agentId, tenantId, state: 'logged_out', reason: '', since: null, callUuid: null, callsToday: 0, misses: 0, endpoint: null, pendingNotReady: null, groups: [],
+});
+
+/** The agent's live state, only within the tenant (another center's agent reads as not found). */
+export async function agentSnapshot(engine: AcdEngine, tenantId: string, agentId: string): Promise<AgentSnapshot> {
+  const s = await engine.agent(agentId);
+  if (s && s.tenantId && s.tenantId !== tenantId) throw new WsCommandError('agent_not_found');
+  return s ?? signedOutSnapshot(agentId, tenantId);
+}
+
+export interface PhoneChoice {
+  endpointId?: string | undefined;
+  extension?: string | undefined;
+  mobile?: string | undefined;
+}
+
+/**
+ * The phone for this shift: a configured endpoint by id, or an extension / mobile number that is one of the agent's
+ * configured phones (or the desk extension / mobile on their user record). Arbitrary numbers are refused: the
+ * switch would dial them at the center's expense.
+ */
+export async function choosePhone(db: Db, tenantId: string, agentId: string, choice: PhoneChoice): Promise<AgentEndpoint> {
+  if (!choice.extension && !choice.mobile) {
+    const ep = await resolveEndpoint(db, tenantId, agentId, choice.endpointId);
+    if (!ep) throw new WsCommandError('no_phone', choice.endpointId ? 'endpointId' : undefined);
+    return ep;
+  }
+  const type = choice.extension ? 'sip' : 'mobile';
+  const address = (choice.extension ?? choice.mobile)!;
+  const configured = (await listEndpoints(db, tenantId, agentId)).find((e) => e.type === type && e.address === address);
+  if (configured) {
+    return {
+      type,
+      address,
+      ...(configured.gateway ? { gateway: configured.gateway } : {}),
+      ...(type === 'mobile' ? { confirmKey: configured.confirmKey ?? '1' } : {}),
+    };
+  }
+  const [u] = await db.select({ extension: users.extension, mobile: users.mobile }).from(users).where(tenantScope(users.tenantId, tenantId, eq(users.id, agentId)));
+  if (type === 'sip' && u?.extension === address) return { type, address };
+  if (type === 'mobile' && u?.mobile === address) return { type, address, confirmKey: '1' };
+  throw new WsCommandError('no_phone', type === 'sip' ? 'extension' : 'mobile');
+}
+
+export class AgentCommands {
+  constructor(
+    private readonly db: Db,
+    private readonly engine: AcdEngine,
+  ) {}
+
+  async signIn(tenantId: string, agentId: string, choice: PhoneChoice): Promise<AgentSnapshot> {
+    const endpoint = await choosePhone(this.db, tenantId, agentId, choice);
+    await this.engine.login(agentId, tenantId, endpoint);
+    return agentSnapshot(this.engine, tenantId, agentId);
+  }
+
+  async signOut(tenantId: string, agentId: string): Promise<AgentSnapshot> {
+    const kind = await this.engine.logout(agentId);
+    if (kind !== 'ok') throw refusalFor(kind);
+    return agentSnapshot(this.engine, tenantId, agentId);
+  }
+
+  async ready(tenantId: string, agentId: string): Promise<AgentSnapshot> {
+    const kind = await this.engine.setReady(agentId);
+    if (kind !== 'ok' && kind !== 'pending') throw refusalFor(kind);
+    return agentSnapshot(this.engine, tenantId, agentId);
+  }
+
+  async notReady(tenantId: string, agentId: string, reason: string): Promise<AgentSnapshot> {
+    const kind = await this.engine.setNotReady(agentId, reason);
+    if (kind !== 'ok' && kind !== 'pending') throw refusalFor(kind);
+    return agentSnapshot(this.engine, tenantId, agentId);
+  }
+
+  async endWrapUp(tenantId: string, agentId: string): Promise<AgentSnapshot> {
+    const kind = await this.engine.endWrapUp(agentId);
+    if (kind !== 'ok') throw refusalFor(kind);
+    return agentSnapshot(this.engine, tenantId, agentId);
+  }
+
+  /** A supervisor sets an agent's state (强制置闲/置忙/签出): the same steps as POST /agents/:id/force-state. */
+  async forceState(tenantId: string, agentId: string, state: 'ready' | 'not_ready' | 'logged_out', reason?: string): Promise<AgentSnapshot> {
+    const before = await agentSnapshot(this.engine, tenantId, agentId);
+    if (before.state === 'logged_out') {
+      // a signed-out agent of this center reads like one of another center: make sure the id is ours
+      const [u] = await this.db.select({ id: users.id }).from(users).where(tenantScope(users.tenantId, tenantId, eq(users.id, agentId)));
+      if (!u) throw new WsCommandError('agent_not_found', 'agentId');
+      if (state !== 'logged_out') throw refusalFor('logged_out');
+    }
+    const kind =
+      state === 'ready'
+        ? await this.engine.setReady(agentId)
+        : state === 'not_ready'
+          ? await this.engine.setNotReady(agentId, reason ?? '忙碌')
+          : await this.engine.logout(agentId, true);
+    if (kind !== 'ok' && kind !== 'pending') throw refusalFor(kind);
+    return agentSnapshot(this.engine, tenantId, agentId);
+  }
+}
