@@ -6,6 +6,7 @@
 //   silence while masked, so the file keeps the call's timeline and the marks say where the gap is.
 // - RECORD_START / RECORD_STOP finalize the row (duration, size) and queue the compression job. Every CTI node sees
 //   the events; the conditional update lets exactly one of them finalize and enqueue.
+import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { and, desc, eq, isNull, lte } from 'drizzle-orm';
@@ -134,27 +135,24 @@ export class RecordingService {
     const node = this.nodeFor(target.legUuid);
     const stereo = this.opts.stereo ?? true;
     const startedAt = new Date();
-    const [row] = await this.opts.db
-      .insert(recordings)
-      .values({
-        tenantId: target.tenantId,
-        callUuid: target.callUuid,
-        legUuid: target.legUuid,
-        agentId: target.agentId ?? null,
-        groupId: target.groupId ?? null,
-        direction: target.direction ?? 'inbound',
-        callerNumber: target.callerNumber ?? null,
-        calleeNumber: target.calleeNumber ?? null,
-        fsNode: node.name,
-        startedAt,
-        wavPath: 'pending',
-        channels: stereo ? 2 : 1,
-        status: 'recording',
-      })
-      .returning({ id: recordings.id });
-    const id = row!.id;
+    const id = randomUUID();
     const relative = relativeWavPath(id, target.tenantId, startedAt, this.opts.timeZone);
-    await this.opts.db.update(recordings).set({ wavPath: relative }).where(eq(recordings.id, id));
+    await this.opts.db.insert(recordings).values({
+      id,
+      tenantId: target.tenantId,
+      callUuid: target.callUuid,
+      legUuid: target.legUuid,
+      agentId: target.agentId ?? null,
+      groupId: target.groupId ?? null,
+      direction: target.direction ?? 'inbound',
+      callerNumber: target.callerNumber ?? null,
+      calleeNumber: target.calleeNumber ?? null,
+      fsNode: node.name,
+      startedAt,
+      wavPath: relative,
+      channels: stereo ? 2 : 1,
+      status: 'recording',
+    });
     // FreeSWITCH creates missing folders itself only for some file modules; on a shared mount we make sure
     await mkdir(path.dirname(resolveInside(this.opts.recordingsDir, relative)), { recursive: true });
     const switchPath = this.switchPathOf(relative);
@@ -166,7 +164,7 @@ export class RecordingService {
       await node.bgapi(`uuid_record ${target.legUuid} start ${switchPath}`, { timeoutMs: this.timeoutMs });
     } catch (err) {
       this.forget(rec);
-      await this.opts.db.update(recordings).set({ status: 'failed', endedAt: new Date(), compressError: (err as Error).message.slice(0, 500) }).where(eq(recordings.id, id));
+      await this.opts.db.update(recordings).set({ status: 'failed', endedAt: new Date() }).where(eq(recordings.id, id));
       this.log.error({ err, call: target.callUuid, leg: target.legUuid }, 'recording could not be started');
       throw new RecordingError('switch_refused', '录音启动失败', 502);
     }
@@ -354,12 +352,13 @@ export class RecordingService {
       .set(
         info
           ? { status: 'stopped', endedAt: new Date(row.startedAt.getTime() + info.durationMs), durationMs: info.durationMs, sizeBytes: info.sizeBytes }
-          : { status: 'failed', endedAt: new Date(), compressError: 'no RECORD_STOP and no readable WAV' },
+          : { status: 'failed', endedAt: new Date() },
       )
       .where(and(eq(recordings.id, row.id), eq(recordings.status, 'recording')))
       .returning({ id: recordings.id });
     const rec = this.live.get(row.id);
     if (rec) this.forget(rec);
+    if (updated.length > 0 && !info) this.log.error({ recording: row.id }, 'no RECORD_STOP and no readable WAV: recording marked failed');
     if (updated.length > 0 && info) await this.enqueueCompression(row.id, row.tenantId);
     return updated.length > 0;
   }
