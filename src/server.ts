@@ -170,8 +170,6 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     });
     await ivr.start();
     onClose('ivr', () => ivr.stop());
-    pipeline.start(ivr);
-    onClose('inbound', () => pipeline!.stop());
 
     // live calls gauge: cheap, from the tracker's own events
     const liveGauge = () => metrics.liveCalls.set({ node: nodeId }, tracker.size);
@@ -181,6 +179,8 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
 
     // the tracker listens before the cluster connects, so the first resync (re-adoption) is seen
     tracker.start();
+    pipeline.start(ivr);
+    onClose('inbound', () => pipeline!.stop());
     cluster.start();
     await cluster.waitConnected(Math.max(5000, env.ESL_COMMAND_TIMEOUT_MS));
 

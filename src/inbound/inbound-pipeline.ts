@@ -71,6 +71,7 @@ export class InboundPipeline {
     return won;
   };
 
+  /** Call after tracker.start() (its event listener must run before ours) and before the cluster connects. */
   start(ivr: IvrRuntime): void {
     this.ivr = ivr;
     const { tracker, cluster, acd } = this.opts;
@@ -164,6 +165,7 @@ export class InboundPipeline {
     if (!leg) return;
     x.recordingStarted = true;
     leg.agentId ??= x.agentId;
+    session.log.debug({ leg: leg.uuid, agent: x.agentId }, 'agent answered: recording starts');
     void recordAgentAnswer(this.opts.recording, session, leg.uuid, x.agentId).then(async (id) => {
       // the call may have ended (and its CDR been written) while the switch started the recording
       if (id && session.ended) await linkCdrRecording(this.opts.db, session.tenantId, session.uuid, id).catch(() => {});
