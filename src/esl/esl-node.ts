@@ -110,6 +110,8 @@ export interface EslNodeEvents {
   heartbeat: [EslEvent];
   /** a reconnect attempt is scheduled in `delayMs` */
   reconnecting: [number];
+  /** instrumentation (bench): a command was written to the socket — text, kind, performance.now(); only emitted when listened to */
+  command: [string, CommandKind, number];
 }
 
 const RECENT_COMPLETES_MAX = 2000;
@@ -741,6 +743,8 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
       this.pending.set(id, pending);
       try {
         send(conn, pending);
+        // zero-cost unless someone listens (npm run bench measures event → command latency with it)
+        if (this.listenerCount('command') > 0) this.emitSafely('command', command, kind, performance.now());
       } catch (err) {
         this.settle(pending, new EslDisconnectedError(command, this.name), undefined, 'disconnected');
         this.log.warn({ err }, 'ESL write failed');
