@@ -551,6 +551,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
   /** 监听: the supervisor's phone rings and listens to the agent's leg (eavesdrop with DTMF modes, trace 11). */
   async monitor(actor: Actor, callUuid: string, opts: { phone?: string; mode?: MonitorMode } = {}): Promise<{ monitorId: string; callUuid: string; mode: MonitorMode }> {
     const t0 = performance.now();
+    if (actor.role !== 'supervisor' && actor.role !== 'admin') throw new CallControlError('not_your_call', '只有班长可以监听');
     const s = this.callFor(actor, callUuid);
     const agentLeg = this.agentLegOf(s);
     const node = this.nodeOf(s);

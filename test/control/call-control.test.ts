@@ -9,8 +9,10 @@ import { createPool, createDb, type Db } from '../../src/db/client.js';
 import { tenants, users } from '../../src/db/schema/core.js';
 import { cdrs, callLegEvents } from '../../src/db/schema/calls.js';
 import { CallControlError, type Actor } from '../../src/control/index.js';
-import { TEST_DATABASE_URL } from '../helpers/env.js';
-import { startCti, talkingCall, until, sleep, FakeAcd, type Cti } from './helpers.js';
+import { BlacklistService } from '../../src/blacklist/index.js';
+import { Redis } from 'ioredis';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, randomPrefix } from '../helpers/env.js';
+import { startCti, talkingCall, until, sleep, log, FakeAcd, type Cti } from './helpers.js';
 
 describe('call control on the FreeSWITCH emulator', () => {
   let pool: pg.Pool;
@@ -232,5 +234,175 @@ describe('call control on the FreeSWITCH emulator', () => {
     const callerHangup = ev.find((e) => e.legUuid === session.uuid && e.event === 'CHANNEL_HANGUP')!;
     expect(agentHangup.at.getTime()).toBeLessThan(callerHangup.at.getTime() - 300);
     expect(ev.some((e) => e.legUuid === r.expertLeg && e.role === 'third-party' && e.event === 'CHANNEL_HANGUP')).toBe(true);
+  });
+
+  /** uuid_recv_dtmf (the key queued on the supervisor's channel as if pressed: eavesdrop reads it) is not in the emulator */
+  function emulateRecvDtmf(): void {
+    const emu = cti.emu.emulator;
+    emu.api.table.set('uuid_recv_dtmf', (args, reply) => {
+      const [u, digits] = args.split(/\s+/);
+      const c = emu.core.channels.get(u ?? '');
+      if (!c) return reply('-ERR no such channel\n');
+      for (const d of digits ?? '') emu.core.dtmf(c, d);
+      reply('+OK\n');
+    });
+  }
+
+  it('monitor → whisper → barge → listen: eavesdrop on the agent leg, modes by DTMF on the supervisor leg; the whisper is heard by the agent only', async () => {
+    emulateRecvDtmf();
+    const { caller, session, agentLeg } = await talkingCall(cti, '13800000209', agentA, '1001');
+    const agentPhone = cti.emu.world.phone('1001').current()!;
+    const supPhone = cti.emu.world.phone('1003').set({ kind: 'answer', afterMs: 100 });
+    await expect(cti.control.monitor(A, session.uuid)).rejects.toMatchObject({ code: 'not_your_call' });
+    const m = await cti.control.monitor(S, session.uuid);
+    const spy = m.monitorId;
+    const originate = lines().find((l) => l.includes(`origination_uuid=${spy}`))!;
+    expect(originate).toContain('eavesdrop_enable_dtmf=true');
+    expect(originate).toMatch(new RegExp(`user/1003 &eavesdrop\\(${agentLeg}\\)$`));
+    await until(() => ch(spy)?.eavesdrop?.target === agentLeg, 3000, 'eavesdropping');
+    expect(ch(spy)!.eavesdrop!.mode).toBe('listen');
+    expect(supPhone.current()!.hearing()).toContain('eavesdrop');
+    // the world names the whisperer by its number: the supervisor's phone 1003
+    const whisperOf = (h: string) => h.includes('whisper:1003');
+    expect(whisperOf(agentPhone.hearing())).toBe(false);
+
+    await cti.control.setMonitorMode(S, spy, 'whisper');
+    expect(lines()).toContain(`bgapi uuid_recv_dtmf ${spy} 2`);
+    await until(() => ch(spy)?.eavesdrop?.mode === 'whisper-target', 3000, 'whisper');
+    expect(whisperOf(agentPhone.hearing())).toBe(true);
+    expect(whisperOf(caller.hearing())).toBe(false);
+
+    await cti.control.setMonitorMode(S, spy, 'barge');
+    expect(lines()).toContain(`bgapi uuid_recv_dtmf ${spy} 3`);
+    await until(() => ch(spy)?.eavesdrop?.mode === 'barge', 3000, 'barge');
+    expect(whisperOf(agentPhone.hearing())).toBe(true);
+    expect(whisperOf(caller.hearing())).toBe(true);
+
+    await cti.control.setMonitorMode(S, spy, 'listen');
+    expect(lines()).toContain(`bgapi uuid_recv_dtmf ${spy} 0`);
+    await until(() => ch(spy)?.eavesdrop?.mode === 'listen', 3000, 'listen');
+    expect(whisperOf(agentPhone.hearing())).toBe(false);
+    expect(whisperOf(caller.hearing())).toBe(false);
+    // the caller heard the supervisor only once barged, the agent since the whisper
+    const callerWhisper = caller.heard.filter((h) => whisperOf(h.what));
+    const agentWhisper = agentPhone.heard.filter((h) => whisperOf(h.what));
+    expect(callerWhisper).toHaveLength(1);
+    expect(callerWhisper[0]!.from).toBeGreaterThan(agentWhisper[0]!.from); // only from the barge on
+
+    caller.hangup();
+    await until(() => !ch(spy), 3000, 'supervisor leg ends with the call');
+    const cdr = await cdrOf(session.uuid);
+    const ev = await legEventsOf(session.uuid);
+    expect(ev.filter((e) => e.legUuid === spy && e.event === 'MONITOR_MODE').map((e) => (e.details as { mode: string }).mode)).toEqual(['whisper', 'barge', 'listen']);
+    expect(ev.find((e) => e.legUuid === spy)!.role).toBe('supervisor');
+    expect(cdr.agentId).toBe(agentA);
+  });
+
+  it('pickup: an agent of the group intercepts the caller ringing at a colleague; the ringing leg ends PICKED_OFF', async () => {
+    const groupId = randomUUID();
+    acd.agents.get(agentB)!.groups = [groupId];
+    cti.emu.world.phone('1001').set({ kind: 'noanswer' });
+    cti.emu.world.phone('1002').set({ kind: 'answer', afterMs: 100 });
+    const caller = cti.emu.world.dial({ from: '13800000210' });
+    await until(() => !!caller.uuid && !!cti.tracker.get(caller.uuid), 5000);
+    const session = cti.tracker.get(caller.uuid!)!;
+    const node = cti.cluster.nodes[0]!;
+    await node.bgapi(`uuid_answer ${session.uuid}`);
+    session.setSkillGroup(groupId);
+    session.transition('offering', 'ringing agent 1001');
+    await node.execute(session.uuid, 'bridge', '{originate_timeout=30}user/1001');
+    await until(() => !!cti.emu.world.phone('1001').current(), 3000, '1001 rings');
+    const ringing = cti.emu.world.phone('1001').current()!;
+    const r = await cti.control.pickup(B);
+    expect(r.callUuid).toBe(session.uuid);
+    const originate = lines().find((l) => l.includes(`origination_uuid=${r.legUuid}`))!;
+    expect(originate).toMatch(new RegExp(`user/1002 '&intercept\\(${session.uuid}\\)'$`));
+    await until(() => ch(session.uuid)?.partner === r.legUuid, 3000, 'caller ↔ picker');
+    await until(() => !!ringing.ended, 3000);
+    expect(ringing.endCause).toBe('PICKED_OFF');
+    expect(session.state).toBe('talking');
+    expect(session.agentId).toBe(agentB);
+    caller.hangup();
+    const cdr = await cdrOf(session.uuid);
+    expect(cdr.agentId).toBe(agentB);
+    expect(cdr.agentAnswerAt).not.toBeNull();
+  });
+
+  it('pickup outside the agent’s groups is refused', async () => {
+    const caller = cti.emu.world.dial({ from: '13800000211' });
+    await until(() => !!caller.uuid && !!cti.tracker.get(caller.uuid), 5000);
+    const session = cti.tracker.get(caller.uuid!)!;
+    session.setSkillGroup(randomUUID());
+    session.transition('offering');
+    await expect(cti.control.pickup(B, session.uuid)).rejects.toMatchObject({ code: 'not_your_call' });
+  });
+
+  it('click-to-call: the agent phone rings first, then the citizen with the center caller id; outbound session, recording hook and CDR', async () => {
+    const recorded: { call: string; leg: string; agent?: string }[] = [];
+    await cti.stop();
+    cti = await startCti(pool, tenant, { acd, recording: async (s, leg, agent) => (recorded.push({ call: s.uuid, leg, agent }), 'rec-1') });
+    cti.emu.world.phone('1001').set({ kind: 'answer', afterMs: 100 });
+    const citizen = cti.emu.world.number('13800000002').set({ kind: 'answer', afterMs: 150 });
+    const r = await cti.control.clickToCall(A, '+86 138-0000-0002');
+    expect(r.number).toBe('13800000002');
+    const originate = lines().find((l) => l.includes(`origination_uuid=${r.agentLeg}`))!;
+    expect(originate).toBe(
+      `bgapi originate {origination_uuid=${r.agentLeg},originate_timeout=30,ignore_early_media=true,origination_caller_id_number=12345}user/1001 '&bridge({origination_uuid=${r.callUuid},origination_caller_id_number=12345,originate_timeout=30}sofia/gateway/world/13800000002)'`,
+    );
+    await until(() => ch(r.agentLeg)?.partner === r.callUuid, 3000, 'agent ↔ citizen');
+    const session = cti.tracker.get(r.callUuid)!;
+    expect(session).toMatchObject({ direction: 'outbound', state: 'talking', agentId: agentA, calleeNumber: '13800000002' });
+    await until(() => recorded.length === 1, 3000, 'recording hook');
+    expect(recorded[0]).toEqual({ call: r.callUuid, leg: r.agentLeg, agent: agentA });
+    await sleep(300);
+    citizen.current()!.hangup();
+    const cdr = await cdrOf(r.callUuid);
+    expect(cdr).toMatchObject({ direction: 'outbound', callerNumber: '12345', calleeNumber: '13800000002', agentId: agentA, hangupSide: 'caller' });
+    expect(cdr.talkMs).toBeGreaterThan(200);
+    const ev = await legEventsOf(r.callUuid);
+    expect(ev.some((e) => e.legUuid === r.agentLeg && e.role === 'agent' && e.event === 'CHANNEL_HANGUP')).toBe(true);
+  });
+
+  it('click-to-call refusals: forbidden destinations and blacklisted numbers send nothing to the switch; an unanswered agent phone closes the call', async () => {
+    await cti.stop();
+    cti = await startCti(pool, tenant, {
+      acd,
+      blacklist: { check: (_t, n) => (n === '13800000666' ? { id: 'e1', reason: '骚扰' } : null), propose: async () => ({ id: 'x', status: 'pending', number: '' }) },
+    });
+    const before = lines().length;
+    await expect(cti.control.clickToCall(A, '19001234567')).rejects.toMatchObject({ code: 'number_forbidden', httpStatus: 403 });
+    await expect(cti.control.clickToCall(A, '+44 20 7946 0000')).rejects.toMatchObject({ code: 'number_forbidden' });
+    await expect(cti.control.clickToCall(A, '0044207946000')).rejects.toMatchObject({ code: 'number_forbidden' });
+    await expect(cti.control.clickToCall(A, '138 0000 0666')).rejects.toMatchObject({ code: 'number_blacklisted', message: '该号码在黑名单中，不能外呼' });
+    await expect(cti.control.clickToCall(A, 'abc')).rejects.toMatchObject({ code: 'number_invalid' });
+    expect(lines().length).toBe(before);
+
+    cti.emu.world.phone('1001').set({ kind: 'reject', cause: 'USER_BUSY', afterMs: 50 });
+    const err = await cti.control.clickToCall(A, '13800000003').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'target_failed', detail: 'USER_BUSY', message: '呼叫未接通（对方忙）' });
+    const uuid = lines().find((l) => l.includes('sofia/gateway/world/13800000003'))!.match(/bridge\(\{origination_uuid=([0-9a-f-]{36})/)![1]!;
+    const cdr = await cdrOf(uuid);
+    expect(cdr).toMatchObject({ direction: 'outbound', calleeNumber: '13800000003', agentId: agentA, talkMs: 0 });
+  });
+
+  it('malicious flag: the agent flags the current caller, a proposal waits for a supervisor, approval blacklists the number', async () => {
+    const redis = new Redis(TEST_REDIS_URL);
+    const blacklist = new BlacklistService({ db, redis, redisPrefix: randomPrefix('bl'), log });
+    await cti.stop();
+    cti = await startCti(pool, tenant, { acd, blacklist });
+    const { caller, session } = await talkingCall(cti, '13800000777', agentA, '1001');
+    const r = await cti.control.flagMalicious(A, '多次辱骂话务员', undefined, 30);
+    expect(r.number).toBe('13800000777');
+    const pending = await blacklist.proposals(tenant, 'pending');
+    const p = pending.find((x) => x.id === r.proposalId)!;
+    expect(p).toMatchObject({ number: '13800000777', reason: '多次辱骂话务员', callUuid: session.uuid, proposedBy: agentA, expiresInDays: 30 });
+    expect(blacklist.check(tenant, '13800000777')).toBeNull();
+    await blacklist.approve(tenant, r.proposalId, supervisor, '核实属实');
+    expect(blacklist.check(tenant, '13800000777')).toMatchObject({ reason: '多次辱骂话务员' });
+    caller.hangup();
+    const cdr = await cdrOf(session.uuid);
+    expect(cdr.variables.malicious_flag).toBe(r.proposalId);
+    await blacklist.stop();
+    redis.disconnect();
   });
 });
