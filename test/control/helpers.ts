@@ -106,7 +106,9 @@ export interface TalkingCall {
 /** A citizen answered by the CTI and bridged to the agent's phone (as the ACD's EslOfferExecutor does). */
 export async function talkingCall(cti: Cti, from: string, agentId: string, ext: string): Promise<TalkingCall> {
   const { emu, tracker, cluster } = cti;
-  emu.world.phone(ext).set({ kind: 'answer', afterMs: 50 });
+  const phone = emu.world.phone(ext);
+  if (!phone.registered) phone.register();
+  phone.set({ kind: 'answer', afterMs: 50 });
   const caller = emu.world.dial({ from });
   await until(() => !!caller.uuid && !!tracker.get(caller.uuid), 5000, 'call tracked');
   const session = tracker.get(caller.uuid!)!;
