@@ -12,6 +12,8 @@ import { CallControlError, type Actor } from '../../src/control/index.js';
 import { BlacklistService } from '../../src/blacklist/index.js';
 import { Redis } from 'ioredis';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, randomPrefix } from '../helpers/env.js';
+import { EslOfferExecutor } from '../../src/acd/index.js';
+import { startNode, dropPrefix, group, members } from '../acd/helpers.js';
 import { startCti, talkingCall, until, sleep, log, FakeAcd, type Cti } from './helpers.js';
 
 describe('call control on the FreeSWITCH emulator', () => {
@@ -404,5 +406,38 @@ describe('call control on the FreeSWITCH emulator', () => {
     expect(cdr.variables.malicious_flag).toBe(r.proposalId);
     await blacklist.stop();
     redis.disconnect();
+  });
+
+  it('blind transfer to a skill group through the real ACD: re-queued with the original arrival, offered to the group’s agent and bridged; the wait counts from the first arrival', async () => {
+    const prefix = randomPrefix('ctlacd');
+    const node = cti.cluster.nodes[0]!;
+    const executor = new EslOfferExecutor({ nodeFor: (u) => cti.cluster.nodeFor(u) ?? node });
+    const acdNode = await startNode(prefix, 'n1', {}, executor);
+    try {
+      const g = group({ tenantId: tenant, members: members([agentB]), noAnswerTimeoutMs: 5000 });
+      await acdNode.engine.applyGroup(g);
+      await acdNode.engine.login(agentB, tenant, { type: 'sip', address: '1002' });
+      await acdNode.engine.setReady(agentB);
+      await cti.stop();
+      cti = await startCti(pool, tenant, { acd: acdNode.engine });
+      // what the integration does on every offer (queued → offering; the tracker then moves it to talking on bridge)
+      acdNode.engine.on('offer', (o) => cti.tracker.get(o.callUuid)?.transition('offering', 'offered'));
+      const { caller, session, agentLeg } = await talkingCall(cti, '13800000212', agentA, '1001');
+      session.times.queueEnterAt = Date.now() - 42_000;
+      cti.emu.world.phone('1002').set({ kind: 'answer', afterMs: 100 });
+      await cti.control.blindTransfer(A, { kind: 'group', groupId: g.id }, { note: '转专业组' });
+      const outcome = await acdNode.engine.outcome(session.uuid);
+      expect(outcome).toMatchObject({ outcome: 'answered', agentId: agentB });
+      expect((outcome as { waitMs: number }).waitMs).toBeGreaterThanOrEqual(42_000);
+      await until(() => !!ch(session.uuid)?.partner && ch(session.uuid)!.partner !== agentLeg, 5000, 'bridged to agent B');
+      expect(lines().some((l) => l.startsWith('bgapi originate') && l.includes('user/1002 &park()'))).toBe(true);
+      await until(() => session.state === 'talking', 3000, 'talking again');
+      caller.hangup();
+      const cdr = await cdrOf(session.uuid);
+      expect(cdr.finalState).toBe('talking');
+    } finally {
+      await acdNode.close();
+      await dropPrefix(prefix);
+    }
   });
 });
