@@ -49,6 +49,7 @@ export class InboundPipeline {
   private ivr?: IvrRuntime;
   private readonly extra = new Map<string, CallExtra>();
   private readonly adoptedQueue = new Map<string, AdoptedCall>();
+  private claimsInFlight = 0;
   private readonly log: Logger;
   private readonly onEvent = (ev: EslEvent, node: EslNode): void => this.handleEvent(ev, node);
   private readonly onOffer = (e: OfferEvent): void => this.handleOffer(e);
@@ -63,10 +64,24 @@ export class InboundPipeline {
   /** The IVR's queue handler (IvrRuntime is built after the pipeline so its queue node can call into it). */
   readonly queueHandler = (req: QueueRequest, media: CallMedia): Promise<QueueOutcome> => this.queue(req, media);
 
-  /** For CallTracker.claimNewCall: a draining node takes nothing; otherwise the first node to SET NX wins. */
+  /**
+   * For CallTracker.claimNewCall: a draining node takes nothing; otherwise the first node to SET NX wins. Every
+   * node sees the switch's events in the same order, so the first to ask would win every call: a node waits about
+   * 1 ms per live or pending call (at most ~75) before asking, which spreads calls over the nodes by load.
+   */
   readonly claimNewCall = async (ev: EslEvent): Promise<boolean> => {
     if (this.opts.lifecycle.draining) return false;
-    const won = await this.opts.claims.claim(ev.uuid!);
+    const load = Math.min(this.opts.tracker.size + this.claimsInFlight, 50);
+    this.claimsInFlight++;
+    let won: boolean;
+    try {
+      // jitter: nodes with equal load (a burst of calls) would otherwise always resolve the race the same way
+      if (load > 0) await new Promise((r) => setTimeout(r, load * (0.5 + Math.random())));
+      if (this.opts.lifecycle.draining) return false;
+      won = await this.opts.claims.claim(ev.uuid!);
+    } finally {
+      this.claimsInFlight--;
+    }
     if (!won) this.log.debug({ call: ev.uuid }, 'call claimed by another node');
     return won;
   };
