@@ -101,6 +101,8 @@ export const MONITOR_DIGITS: Record<MonitorMode, string> = { listen: '0', whispe
 export interface CallControlEvents {
   /** a transfer hands the call to an agent: the WebSocket layer shows the screen pop */
   screenPop: [{ agentId: string; callUuid: string; tenantId: string; data: ScreenPop }];
+  /** an agent picked up a call: the ACD must drop its offer for it (the integration withdraws it) */
+  pickedUp: [{ callUuid: string; tenantId: string; agentId: string; legUuid: string }];
   /** a leg left a three-way call */
   conferenceLeft: [{ callUuid: string; legUuid: string; role: string; at: number }];
 }
@@ -628,6 +630,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     }
     s.setAgent(actor.userId);
     s.transition('talking', 'picked up');
+    this.emit('pickedUp', { callUuid: s.uuid, tenantId: s.tenantId, agentId: actor.userId, legUuid });
     void this.opts.recording?.(s, legUuid, actor.userId);
     return { callUuid: s.uuid, legUuid };
   }
