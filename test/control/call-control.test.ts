@@ -440,4 +440,32 @@ describe('call control on the FreeSWITCH emulator', () => {
       await dropPrefix(prefix);
     }
   });
+
+  it('a consultation turned into a three-way: agent + target and the caller end up in one conference', async () => {
+    const { caller, session, agentLeg } = await talkingCall(cti, '13800000213', agentA, '1001');
+    cti.emu.world.number('12315').set({ kind: 'answer', afterMs: 100 });
+    const c = await cti.control.consult(A, { kind: 'number', number: '12315' });
+    await until(() => ch(agentLeg)?.partner === c.consultLeg, 3000, 'agent ↔ 12315');
+    const r = await cti.control.threeWay(A);
+    expect(r.expertLeg).toBe(c.consultLeg);
+    expect(lines()).toContain(`bgapi uuid_transfer ${agentLeg} -both conference:${r.conference} inline`);
+    expect(lines()).toContain(`bgapi uuid_transfer ${session.uuid} conference:${r.conference} inline`);
+    const short = r.conference.replace(/@.*/, '');
+    await until(() => [session.uuid, agentLeg, c.consultLeg].every((u) => ch(u)?.conference?.name === short), 3000, 'three members');
+    expect(session.state).toBe('conferenced');
+    await until(() => caller.hearing().includes('conference'), 3000);
+    caller.hangup();
+    await until(() => !ch(agentLeg) && !ch(c.consultLeg), 3000, 'everyone released');
+    const cdr = await cdrOf(session.uuid);
+    expect(cdr.finalState).toBe('conferenced');
+  });
+
+  it('a consultation the target does not take returns the agent to the caller', async () => {
+    const { session, agentLeg } = await talkingCall(cti, '13800000214', agentA, '1001');
+    cti.emu.world.phone('1002').set({ kind: 'reject', cause: 'USER_BUSY', afterMs: 50 });
+    await expect(cti.control.consult(A, { kind: 'agent', agentId: agentB })).rejects.toMatchObject({ code: 'target_failed', message: '呼叫未接通（对方忙）' });
+    await until(() => ch(session.uuid)?.partner === agentLeg, 3000, 'back with the agent');
+    expect(session.state).toBe('talking');
+    await expect(cti.control.cancelConsult(A)).rejects.toMatchObject({ code: 'no_consult' });
+  });
 });
