@@ -110,8 +110,9 @@ export interface EslNodeEvents {
   heartbeat: [EslEvent];
   /** a reconnect attempt is scheduled in `delayMs` */
   reconnecting: [number];
-  /** instrumentation (bench): a command was written to the socket — text, kind, performance.now(); only emitted when listened to */
-  command: [string, CommandKind, number];
+  /** instrumentation (bench): a command was written to the socket — text, kind, performance.now(), id (a bgapi's
+   * Job-UUID); only emitted when listened to */
+  command: [string, CommandKind, number, string];
 }
 
 const RECENT_COMPLETES_MAX = 2000;
@@ -744,7 +745,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
       try {
         send(conn, pending);
         // zero-cost unless someone listens (npm run bench measures event → command latency with it)
-        if (this.listenerCount('command') > 0) this.emitSafely('command', command, kind, performance.now());
+        if (this.listenerCount('command') > 0) this.emitSafely('command', command, kind, performance.now(), id);
       } catch (err) {
         this.settle(pending, new EslDisconnectedError(command, this.name), undefined, 'disconnected');
         this.log.warn({ err }, 'ESL write failed');

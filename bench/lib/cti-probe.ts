@@ -1,0 +1,203 @@
+// Measurements taken inside the CTI process: ESL events ingested, ACD decision latency (the triggering ESL event's
+// arrival → the originate leaving the socket), DTMF → next command for that call, CPU, RSS, event-loop use.
+// Uses EslNode's optional 'command' event and the cluster's events (EslEvent.receivedAt = performance.now()).
+import { performance, monitorEventLoopDelay, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import type { EslCluster, EslEvent } from '../../src/esl/index.js';
+import type { AcdEngine, AgentStateEvent } from '../../src/acd/index.js';
+
+const UUID_RE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+/** caller events after which the CTI may decide to offer (IVR progress: the key, a prompt ending, the answer) */
+const UUID_ONE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
+const CALLER_TRIGGERS = new Set(['DTMF', 'CHANNEL_EXECUTE_COMPLETE', 'CHANNEL_ANSWER', 'CHANNEL_PARK']);
+/** a decision whose newest trigger is older than this was caused by something we do not see (re-offer timer…) */
+const STALE_TRIGGER_MS = 2000;
+
+interface Trigger {
+  at: number;
+  kind: 'esl' | 'wrap-up timer';
+}
+
+export interface ProbeWindow {
+  seconds: number;
+  eslEvents: number;
+  decisionsEslMs: number[];
+  decisionsAfterWrapUpTimerMs: number[];
+  decisionsUntriggered: number;
+  dtmfToCommandMs: number[];
+  cpuPercent: number;
+  elu: number;
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  rssIdleMb: number;
+  rssPeakMb: number;
+  peakLiveCalls: number;
+}
+
+export class CtiProbe {
+  private events = 0;
+  private readonly callerTrig = new Map<string, number>();
+  private readonly agentTrig = new Map<string, Trigger>();
+  private readonly legAgent = new Map<string, string>();
+  private readonly dtmfPending = new Map<string, number>();
+  /** bgapi Job-UUID → the channel it was about (first UUID in the command) */
+  private readonly jobCall = new Map<string, string>();
+  private decisionsEsl: number[] = [];
+  private decisionsTimer: number[] = [];
+  private untriggered = 0;
+  private dtmf: number[] = [];
+  private t0 = 0;
+  private cpu0: NodeJS.CpuUsage = process.cpuUsage();
+  private elu0: EventLoopUtilization = performance.eventLoopUtilization();
+  private loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private rssIdle = 0;
+  private rssPeak = 0;
+  private peakLive = 0;
+  private sampler: NodeJS.Timeout | undefined;
+  private readonly detach: (() => void)[] = [];
+
+  constructor(
+    private readonly cluster: EslCluster,
+    engine: AcdEngine | undefined,
+    private readonly liveCalls: () => number,
+    /** the bench group's wrap-up time */
+    private readonly wrapUpMs = 0,
+  ) {
+    const onEvent = (ev: EslEvent) => {
+      this.events++;
+      if (ev.name === 'BACKGROUND_JOB') {
+        const job = ev.headers['Job-UUID'];
+        const call = job ? this.jobCall.get(job) : undefined;
+        if (job && call) {
+          this.jobCall.delete(job);
+          if (this.callerTrig.has(call)) this.callerTrig.set(call, ev.receivedAt);
+        }
+        return;
+      }
+      const uuid = ev.uuid;
+      if (!uuid) return;
+      if (CALLER_TRIGGERS.has(ev.name)) this.callerTrig.set(uuid, ev.receivedAt);
+      if (ev.name === 'DTMF') this.dtmfPending.set(uuid, ev.receivedAt);
+      if (ev.name === 'CHANNEL_HANGUP') {
+        const agent = this.legAgent.get(uuid);
+        // freeing the agent counts only without wrap-up (otherwise the wrap-up timer frees it)
+        if (agent && !(this.agentTrig.get(agent)?.kind === 'wrap-up timer' && this.agentTrig.get(agent)!.at > ev.receivedAt)) this.agentTrig.set(agent, { at: ev.receivedAt, kind: 'esl' });
+      }
+      if (ev.name === 'CHANNEL_DESTROY') {
+        this.callerTrig.delete(uuid);
+        this.legAgent.delete(uuid);
+        this.dtmfPending.delete(uuid);
+      }
+    };
+    cluster.on('event', onEvent);
+    this.detach.push(() => cluster.off('event', onEvent));
+    for (const node of cluster.nodes) {
+      const onCommand = (text: string, kind: string, at: number, id: string) => {
+        // a bgapi's result (BACKGROUND_JOB) is the switch's answer the CTI may be waiting on before it decides
+        if (kind === 'bgapi') {
+          const call = UUID_ONE.exec(text)?.[0];
+          if (call) this.jobCall.set(id, call);
+        }
+        this.onCommand(text, at);
+      };
+      node.on('command', onCommand);
+      this.detach.push(() => node.off('command', onCommand));
+    }
+    if (engine) {
+      // an agent leaving wrap-up by its timer frees it without any ESL event: such decisions are reported apart
+      const onState = (e: AgentStateEvent) => {
+        // the wrap-up timer is due wrapUpMs after the agent entered wrap-up (the originate can go out before this
+        // emit: the same Lua run that ends wrap-up also dispatches)
+        if (e.to === 'wrap_up') this.agentTrig.set(e.agentId, { at: performance.now() + this.wrapUpMs, kind: 'wrap-up timer' });
+      };
+      engine.on('agentState', onState);
+      this.detach.push(() => engine.off('agentState', onState));
+    }
+  }
+
+  private onCommand(text: string, at: number): void {
+    if (this.dtmfPending.size > 0) {
+      for (const m of text.matchAll(UUID_RE)) {
+        const d = this.dtmfPending.get(m[0]);
+        if (d !== undefined) {
+          this.dtmf.push(at - d);
+          this.dtmfPending.delete(m[0]);
+          break;
+        }
+      }
+    }
+    if (!text.startsWith('originate ')) return;
+    const call = /hotline_queue_call=([0-9a-f-]{36})/.exec(text)?.[1];
+    let agent: string | undefined;
+    for (const m of text.matchAll(/origination_uuid=([0-9a-f-]{36}),hotline_agent=([^,\]]+)/g)) {
+      this.legAgent.set(m[1]!, m[2]!);
+      agent ??= m[2]!;
+    }
+    const candidates: Trigger[] = [];
+    const c = call ? this.callerTrig.get(call) : undefined;
+    if (c !== undefined) candidates.push({ at: c, kind: 'esl' });
+    const a = agent ? this.agentTrig.get(agent) : undefined;
+    if (a) candidates.push(a);
+    const newest = candidates.filter((t) => t.at <= at).sort((x, y) => y.at - x.at)[0];
+    if (!newest || at - newest.at > STALE_TRIGGER_MS) this.untriggered++;
+    else if (newest.kind === 'esl') this.decisionsEsl.push(at - newest.at);
+    else this.decisionsTimer.push(at - newest.at);
+  }
+
+  /** start a measurement window */
+  begin(): void {
+    this.events = 0;
+    this.decisionsEsl = [];
+    this.decisionsTimer = [];
+    this.untriggered = 0;
+    this.dtmf = [];
+    this.t0 = performance.now();
+    this.cpu0 = process.cpuUsage();
+    this.elu0 = performance.eventLoopUtilization();
+    this.loop.disable();
+    this.loop = monitorEventLoopDelay({ resolution: 10 });
+    this.loop.enable();
+    this.rssIdle = process.memoryUsage().rss;
+    this.rssPeak = this.rssIdle;
+    this.peakLive = 0;
+    clearInterval(this.sampler);
+    this.sampler = setInterval(() => {
+      const live = this.liveCalls();
+      const rss = process.memoryUsage().rss;
+      // RSS "at peak" is RSS when the live calls peak, so RSS per call is not inflated by later garbage
+      if (live > this.peakLive) {
+        this.peakLive = live;
+        this.rssPeak = rss;
+      }
+    }, 250);
+  }
+
+  end(): ProbeWindow {
+    clearInterval(this.sampler);
+    this.sampler = undefined;
+    this.loop.disable();
+    const seconds = (performance.now() - this.t0) / 1000;
+    const cpu = process.cpuUsage(this.cpu0);
+    const elu = performance.eventLoopUtilization(this.elu0);
+    return {
+      seconds,
+      eslEvents: this.events,
+      decisionsEslMs: this.decisionsEsl,
+      decisionsAfterWrapUpTimerMs: this.decisionsTimer,
+      decisionsUntriggered: this.untriggered,
+      dtmfToCommandMs: this.dtmf,
+      cpuPercent: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
+      elu: elu.utilization,
+      loopDelayP99Ms: this.loop.percentile(99) / 1e6,
+      loopDelayMaxMs: this.loop.max / 1e6,
+      rssIdleMb: this.rssIdle / 1e6,
+      rssPeakMb: this.rssPeak / 1e6,
+      peakLiveCalls: this.peakLive,
+    };
+  }
+
+  close(): void {
+    clearInterval(this.sampler);
+    this.loop.disable();
+    for (const d of this.detach) d();
+  }
+}
