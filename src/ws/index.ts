@@ -154,6 +154,12 @@ export function wsRoutes(ctx: AppContext, deps: WsRoutesDeps): FastifyPluginAsyn
       },
     });
 
+    // a handshake refused by an app-wide hook (the session guard's 423) never reaches @fastify/websocket's own
+    // hooks, which would close the raw socket: close it here, or it lingers and holds up the server's close
+    app.addHook('onResponse', async (request) => {
+      if (request.headers.upgrade?.toLowerCase() === 'websocket') request.raw.socket?.destroy();
+    });
+
     const authenticated = new WeakMap<FastifyRequest, { user: AuthUser; token: string }>();
     const authorize = (roles: UserRole[]) => async (request: FastifyRequest) => {
       const found = upgradeToken(request);
