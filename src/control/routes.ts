@@ -58,6 +58,18 @@ export const callControlRoutes =
     const body = (props: Record<string, unknown>, required: string[] = []) =>
       ({ type: 'object', properties: { callUuid, ...props }, required, additionalProperties: false }) as const;
 
+    app.get<{ Params: { callUuid: string } }>(
+      '/calls/:callUuid/attached-data',
+      {
+        onRequest: anyone,
+        schema: { tags: ['call-control'], summary: '随路数据（IVR 路径、工单草稿）', params: { type: 'object', properties: { callUuid }, required: ['callUuid'] }, response: { 200: okResult, ...errors } },
+      },
+      (req) =>
+        run(async () => {
+          const s = control.callFor(actorOf(req), req.params.callUuid);
+          return { callUuid: s.uuid, data: control.attachedData(s.uuid) ?? {} };
+        }),
+    );
     app.post<{ Body: { callUuid?: string } }>('/calls/hold', { onRequest: anyone, schema: { tags: ['call-control'], summary: '保持', body: body({}), response: { 200: okResult, ...errors } } }, (req) =>
       run(() => control.hold(actorOf(req), req.body.callUuid)),
     );

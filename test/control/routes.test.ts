@@ -60,6 +60,12 @@ describe('call-control routes', () => {
     res = await post('supervisor', '/calls/retrieve', { callUuid: session.uuid });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ state: 'talking' });
+    session.markIvrNode('main-menu');
+    res = await app.inject({ method: 'GET', url: `/calls/${session.uuid}/attached-data`, headers: auth.agent1!.bearer });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ callUuid: session.uuid, data: {} });
+    res = await app.inject({ method: 'GET', url: `/calls/${session.uuid}/attached-data`, headers: auth.agent2!.bearer });
+    expect(res.statusCode).toBe(403);
   });
 
   it('monitoring is for supervisors; outbound refusals carry stable codes and Chinese messages', async () => {
