@@ -21,7 +21,12 @@ export interface WsServer {
   close(): Promise<void>;
 }
 
-export async function startWsServer(prefix: string, nodeId: string, callControl?: AgentCallControl): Promise<WsServer> {
+export async function startWsServer(
+  prefix: string,
+  nodeId: string,
+  callControl?: AgentCallControl,
+  timing: { heartbeatMs?: number; reauthMs?: number } = {},
+): Promise<WsServer> {
   const env = loadEnv({
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
@@ -35,7 +40,7 @@ export async function startWsServer(prefix: string, nodeId: string, callControl?
   const ctx: AppContext = { env, log: pino({ level: 'silent' }), nodeId, pool, db: createDb(pool), redis, redisPrefix: prefix };
   const node = await startNode(`${prefix}:acd`, nodeId);
   const app = await buildHttpApp(ctx, {
-    routes: [wsRoutes(ctx, { engine: node.engine, ...(callControl ? { callControl } : {}), statsTickMs: 150, kpiRefreshMs: 0, heartbeatMs: 60_000 })],
+    routes: [wsRoutes(ctx, { engine: node.engine, ...(callControl ? { callControl } : {}), statsTickMs: 150, kpiRefreshMs: 0, heartbeatMs: 60_000, ...timing })],
     lifecycle: new Lifecycle(),
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -76,9 +81,9 @@ export class TestClient {
     });
   }
 
-  static open(url: string, opts: { token?: string; headers?: Record<string, string>; protocols?: string[] } = {}): Promise<TestClient> {
+  static open(url: string, opts: { token?: string; headers?: Record<string, string>; protocols?: string[]; autoPong?: boolean } = {}): Promise<TestClient> {
     const full = opts.token ? `${url}${url.includes('?') ? '&' : '?'}token=${encodeURIComponent(opts.token)}` : url;
-    const ws = new WebSocket(full, opts.protocols ?? [], { headers: opts.headers ?? {} });
+    const ws = new WebSocket(full, opts.protocols ?? [], { headers: opts.headers ?? {}, autoPong: opts.autoPong ?? true });
     const client = new TestClient(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(client));
