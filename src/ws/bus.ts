@@ -3,9 +3,19 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { MessageDelivery } from './agent-messages.js';
+import type { ScreenPop } from '../acd/types.js';
+
+/** a call handed to an agent outside the ACD (transfer, pickup) */
+export interface TransferPop {
+  tenantId: string;
+  agentId: string;
+  callUuid: string;
+  data: ScreenPop;
+}
 
 export interface WsBusHandlers {
   message(d: MessageDelivery): void;
+  transferPop(p: TransferPop): void;
   callerChanged(tenantId: string, number: string): void;
 }
 
@@ -13,6 +23,7 @@ export class WsBus {
   private readonly sub: Redis;
   private readonly messageChannel: string;
   private readonly callerChannel: string;
+  private readonly popChannel: string;
 
   constructor(
     private readonly redis: Redis,
@@ -24,6 +35,7 @@ export class WsBus {
     this.sub = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: null });
     this.messageChannel = `${prefix}:ws:ch:msg`;
     this.callerChannel = `${prefix}:ws:ch:callers`;
+    this.popChannel = `${prefix}:ws:ch:pop`;
   }
 
   async start(): Promise<void> {
@@ -32,17 +44,23 @@ export class WsBus {
       try {
         const data = JSON.parse(raw) as Record<string, unknown>;
         if (channel === this.messageChannel) this.handlers.message(data as unknown as MessageDelivery);
+        else if (channel === this.popChannel) this.handlers.transferPop(data as unknown as TransferPop);
         else if (channel === this.callerChannel) this.handlers.callerChanged(String(data.tenantId), String(data.number));
       } catch (err) {
         this.log.warn({ err, channel }, 'bad ws bus message');
       }
     });
     await this.sub.connect();
-    await this.sub.subscribe(this.messageChannel, this.callerChannel);
+    await this.sub.subscribe(this.messageChannel, this.callerChannel, this.popChannel);
   }
 
   async publishMessage(d: MessageDelivery): Promise<void> {
     await this.redis.publish(this.messageChannel, JSON.stringify(d));
+  }
+
+  /** the agent may be connected to another node than the one that transferred the call */
+  publishTransferPop(p: TransferPop): void {
+    void this.redis.publish(this.popChannel, JSON.stringify(p)).catch(() => undefined);
   }
 
   publishCallerChange(tenantId: string, number: string): void {

@@ -228,6 +228,20 @@ export class WsHub {
     }
   }
 
+  /** A call handed to the agent by a transfer or pickup: the same call.offer, marked `transferred`. */
+  async transferred(p: { tenantId: string; agentId: string; callUuid: string; data: ScreenPop }): Promise<void> {
+    const mine = [...(this.byUser.get(p.agentId) ?? [])].filter((c) => c.kind === 'agent' && c.user.tenantId === p.tenantId);
+    if (mine.length === 0) return;
+    // the transfer's pop replaces what was kept for the call (the IVR data the transferring agent attached)
+    this.popCache.delete(p.callUuid);
+    await this.opts.redis.del(this.popKey(p.callUuid)).catch(() => undefined);
+    const pop = await this.screenPopOf(p.tenantId, p.callUuid, { ...p.data, callerNumber: p.data.callerNumber ?? '' });
+    for (const c of mine) {
+      c.callUuid = p.callUuid;
+      this.send(c, { type: 'call.offer', callUuid: p.callUuid, groupId: null, groupName: null, offeredAt: Date.now(), ringAll: false, transferred: true, screenPop: pop });
+    }
+  }
+
   private async agentStateChanged(tr: AgentTransition): Promise<void> {
     this.markAgentDirty(tr.tenantId, tr.agentId);
     if (this.wallboardsOf(tr.tenantId).length > 0) this.dirtyWallboards.add(tr.tenantId);

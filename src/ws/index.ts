@@ -77,6 +77,7 @@ export function wsRoutes(ctx: AppContext, deps: WsRoutesDeps): FastifyPluginAsyn
     });
     const bus = new WsBus(ctx.redis, ctx.env.REDIS_URL, ctx.redisPrefix, {
       message: (d) => hub.deliver(d),
+      transferPop: (p) => void hub.transferred(p).catch((err: Error) => log.error({ err }, 'transfer screen pop failed')),
       callerChanged: (tenantId, number) => directory.invalidate(tenantId, number),
     }, log);
     directory.onChange = (tenantId, number) => bus.publishCallerChange(tenantId, number);
@@ -100,6 +101,11 @@ export function wsRoutes(ctx: AppContext, deps: WsRoutesDeps): FastifyPluginAsyn
           if (c.kind === 'agent' && c.user.userId === e.agentId && c.user.tenantId === e.tenantId) hub.send(c, hub.callStateMessage(e.callUuid, e.state));
         }
       });
+      app.addHook('onClose', async () => off());
+    }
+
+    if (deps.callControl?.onScreenPop) {
+      const off = deps.callControl.onScreenPop((e) => bus.publishTransferPop(e));
       app.addHook('onClose', async () => off());
     }
 

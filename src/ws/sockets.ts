@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client.js';
 import type { AcdEngine } from '../acd/engine.js';
+import type { ScreenPop } from '../acd/types.js';
 import type { AuthUser } from '../auth/sessions.js';
 import { NOT_READY_REASONS, AGENT_STATE_LABELS } from '../agents/states.js';
 import {
@@ -34,6 +35,8 @@ export interface AgentCallControl {
   hangup(req: { tenantId: string; agentId: string; callUuid: string }): Promise<void>;
   /** call states the call layer knows and the ACD does not (held, retrieved…), pushed as call.state */
   onCallState?(listener: (e: { tenantId: string; agentId: string; callUuid: string; state: 'held' | 'talking' | 'ended' }) => void): () => void;
+  /** a call handed to an agent outside the ACD (transfer, pickup): its screen pop (CallControl's `screenPop` event) */
+  onScreenPop?(listener: (e: { tenantId: string; agentId: string; callUuid: string; data: ScreenPop }) => void): () => void;
 }
 
 export interface SocketDeps {

@@ -2,6 +2,7 @@
 // executor, and two server instances sharing Redis for cross-node messages.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { cdrs } from '../../src/db/schema/index.js';
 import { createGroup, setMembers } from '../../src/acd/groups.js';
 import type { SkillGroupConfig } from '../../src/acd/types.js';
@@ -20,7 +21,12 @@ let group: SkillGroupConfig;
 const users: Record<string, TestUser> = {};
 const sessions: Record<string, LoggedIn> = {};
 const softCalls: { op: string; callUuid: string; agentId: string }[] = [];
+const callEvents = new EventEmitter();
 const callControl: AgentCallControl = {
+  onScreenPop(listener) {
+    callEvents.on('screenPop', listener);
+    return () => callEvents.off('screenPop', listener);
+  },
   async answer(req) {
     softCalls.push({ op: 'answer', ...req });
   },
@@ -196,6 +202,21 @@ describe('agent session', () => {
     expect(await again.command('end_wrap_up')).toMatchObject({ type: 'ack', state: { state: 'not_ready', reason: '小休' } });
     expect(await again.command('end_wrap_up')).toMatchObject({ type: 'error', code: 'invalid_state' });
     c1 = again;
+  });
+});
+
+describe('transfers', () => {
+  it('a call transferred to an agent on another node pops up there, with the directory data', async () => {
+    const target = await connect(b, 'a3');
+    await target.type('messages.unread');
+    const callUuid = randomUUID();
+    callEvents.emit('screenPop', { tenantId: tenant, agentId: users.a3!.id, callUuid, data: { callerNumber: '13812345678', ivrPath: ['welcome', 'transfer'], vars: { ticket: 'GD2026-1' } } });
+    const offer = await target.type('call.offer', (f) => f.callUuid === callUuid);
+    expect(offer).toMatchObject({ transferred: true, screenPop: { callerName: '张三', ivrPath: ['welcome', 'transfer'], vars: { ticket: 'GD2026-1' } } });
+    // nobody else's screen
+    callEvents.emit('screenPop', { tenantId: other, agentId: users.a3!.id, callUuid: randomUUID(), data: { callerNumber: '1' } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(target.frames.filter((f) => f.type === 'call.offer')).toHaveLength(1);
   });
 });
 
