@@ -12,7 +12,7 @@ import { ensureDemoData, type DemoDataResult } from './auth/demo-data.js';
 import { EslCluster } from './esl/index.js';
 import { startEmulator, type RunningEmulator, type EmulatorOptions } from './sim/index.js';
 import { CallTracker, CdrWriter } from './calls/index.js';
-import { RecordingService, RecordingCompressor, recordingRoutes } from './recording/index.js';
+import { RecordingService, RecordingCompressor, recordingRoutes, recordAgentAnswer } from './recording/index.js';
 import { startAcd, EslOfferExecutor, ensureDemoSkillGroups, type AcdService } from './acd/index.js';
 import { IvrRuntime } from './ivr/runtime.js';
 import type { TtsProvider } from './tts/index.js';
@@ -21,6 +21,10 @@ import { eslMetrics, metrics } from './http/metrics.js';
 import type { HealthSource } from './http/health.js';
 import { Lifecycle, lifecycle as processLifecycle } from './lifecycle.js';
 import { InboundPipeline, CallClaims } from './inbound/index.js';
+import { CallControl, callControlRoutes } from './control/index.js';
+import { wsRoutes } from './ws/index.js';
+import { and, eq } from 'drizzle-orm';
+import { users } from './db/schema/core.js';
 
 export interface CtiOverrides {
   log?: Logger;
@@ -52,6 +56,7 @@ export interface RunningCti {
   ivr: IvrRuntime;
   recording: RecordingService;
   pipeline: InboundPipeline;
+  control: CallControl;
   lifecycle: Lifecycle;
   /** the embedded emulator when FREESWITCH_ESL was empty */
   emulator?: RunningEmulator;
@@ -171,6 +176,21 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     await ivr.start();
     onClose('ivr', () => ivr.stop());
 
+    // --- call control (hold, transfer, consult, three-way, monitor, pickup, click-to-call) for REST and the WebSocket
+    const control = new CallControl({
+      esl: cluster,
+      tracker,
+      log,
+      acd: acd.engine,
+      recording: (s, leg, agentId) => recordAgentAnswer(recording, s, leg, agentId),
+      blacklist: ivr.blacklist,
+      gateway: 'hotline-carrier',
+      centerCallerId: () => '12345',
+      commandTimeoutMs: env.ESL_COMMAND_TIMEOUT_MS,
+      phoneOf: async (userId, tenantId) =>
+        (await ctx.db.select({ ext: users.extension }).from(users).where(and(eq(users.tenantId, tenantId), eq(users.id, userId))).limit(1))[0]?.ext,
+    });
+
     // live calls gauge: cheap, from the tracker's own events
     const liveGauge = () => metrics.liveCalls.set({ node: nodeId }, tracker.size);
     tracker.on('session', liveGauge);
@@ -181,6 +201,8 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     tracker.start();
     pipeline.start(ivr);
     onClose('inbound', () => pipeline!.stop());
+    control.start();
+    onClose('control', () => control.stop());
     cluster.start();
     await cluster.waitConnected(Math.max(5000, env.ESL_COMMAND_TIMEOUT_MS));
 
@@ -195,7 +217,14 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     }));
     const app = await buildHttpApp(ctx, {
       lifecycle,
-      routes: [...acd.routes, ...ivr.routes(), recordingRoutes(ctx, { service: recording }), ...(overrides.routes ?? [])],
+      routes: [
+        ...acd.routes,
+        ...ivr.routes(),
+        recordingRoutes(ctx, { service: recording }),
+        callControlRoutes(ctx, { control }),
+        wsRoutes(ctx, { engine: acd.engine }),
+        ...(overrides.routes ?? []),
+      ],
       health: [...eslHealth, ivr.health()],
     });
     onClose('http', () => app.close());
@@ -214,7 +243,7 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     const startupMs = Math.round(performance.now() - t0);
     log.info({ nodeId, url, startupMs, eslNodes: cluster.nodes.map((n) => n.name), emulator: emulator !== undefined }, `CTI node started in ${startupMs} ms`);
     return {
-      app, ctx, cluster, tracker, acd, ivr, recording, pipeline, lifecycle, emulator, url, startupMs, demoData,
+      app, ctx, cluster, tracker, acd, ivr, recording, pipeline, control, lifecycle, emulator, url, startupMs, demoData,
       close: () => lifecycle.drainAndClose({ timeoutMs: env.DRAIN_TIMEOUT_MS, log, reason: 'close' }),
     };
   } catch (err) {

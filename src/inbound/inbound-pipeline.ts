@@ -222,6 +222,10 @@ export class InboundPipeline {
     const x = this.extraOf(session.uuid);
     const agentId = legAgentId ?? x.agentId ?? session.agentId;
     const leg = session.legs.get(legUuid)!;
+    // a leg call control handed on (transfer, consult complete) was already accounted for by call control
+    if (leg.released) return;
+    // another agent, consultant or three-way party still has the caller: no survey yet
+    const othersUp = [...session.legs.values()].some((l) => l.uuid !== legUuid && l.role !== 'caller' && l.hungUpAt === undefined);
     if (agentId && !x.agentCallEnded) {
       x.agentCallEnded = true;
       const talkMs = leg.answeredAt !== undefined ? Math.max(0, (leg.hungUpAt ?? Date.now()) - leg.answeredAt) : 0;
@@ -229,7 +233,7 @@ export class InboundPipeline {
       await this.opts.acd.engine.callEnded(agentId, session.uuid, talkMs).catch((err: unknown) => session.log.error({ err }, 'ACD callEnded failed'));
     }
     const callerUp = session.callerLeg?.hungUpAt === undefined;
-    if (callerUp && TALKING_STATES.has(session.state) && !x.surveyStarted) {
+    if (callerUp && !othersUp && TALKING_STATES.has(session.state) && !x.surveyStarted) {
       x.surveyStarted = true;
       this.runSurvey(session, agentId);
     }
