@@ -1,0 +1,70 @@
+// Caller directory admin routes and the per-node lookup cache: an edit on one node is seen by the other node's
+// cache at once (Redis pub/sub invalidation), and lookups are per center.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { randomPrefix } from '../helpers/env.js';
+import { dropPrefix } from '../acd/helpers.js';
+import { startWsServer, type WsServer } from './fixture.js';
+import { createTestTenant, createTestUser, login, type LoggedIn } from '../http/fixture.js';
+import { CallerDirectory } from '../../src/ws/index.js';
+
+const prefix = randomPrefix('ws');
+let a: WsServer;
+let tenant: string;
+let other: string;
+let admin: LoggedIn;
+let otherAdmin: LoggedIn;
+let agent: LoggedIn;
+
+beforeAll(async () => {
+  a = await startWsServer(prefix, 'callersA');
+  tenant = await createTestTenant(a.ctx);
+  other = await createTestTenant(a.ctx);
+  const ad = await createTestUser(a.ctx, tenant, 'admin');
+  const oa = await createTestUser(a.ctx, other, 'admin');
+  const ag = await createTestUser(a.ctx, tenant, 'agent');
+  admin = await login(a.app, ad.loginId, ad.password);
+  otherAdmin = await login(a.app, oa.loginId, oa.password);
+  agent = await login(a.app, ag.loginId, ag.password);
+});
+
+afterAll(async () => {
+  await a.close();
+  await dropPrefix(prefix);
+});
+
+it('admins register, search, change and delete callers; numbers are normalized and unique per center', async () => {
+  const post = (who: LoggedIn, payload: object) => a.app.inject({ method: 'POST', url: '/callers', headers: who.bearer, payload });
+  const created = await post(admin, { number: '+86 138-0000-1111', name: '某某科技有限公司', address: '朝阳区', kind: 'enterprise' });
+  expect(created.statusCode).toBe(201);
+  const c = created.json();
+  expect(c).toMatchObject({ number: '+8613800001111', kind: 'enterprise', vip: false });
+  expect((await post(admin, { number: '+8613800001111', name: '重复' })).json()).toMatchObject({ code: 'caller_exists', field: 'number' });
+  expect((await post(otherAdmin, { number: '+8613800001111', name: '另一中心同号' })).statusCode).toBe(201);
+  expect((await post(admin, { number: 'abc', name: 'x' })).statusCode).toBe(400);
+  expect((await post(agent, { number: '13800000000', name: 'x' })).statusCode).toBe(403);
+  const found = await a.app.inject({ method: 'GET', url: `/callers?q=${encodeURIComponent('科技')}`, headers: admin.bearer });
+  expect(found.json().callers.map((x: { id: string }) => x.id)).toEqual([c.id]);
+  expect((await a.app.inject({ method: 'GET', url: `/callers/${c.id}`, headers: otherAdmin.bearer })).statusCode).toBe(404);
+  const patched = await a.app.inject({ method: 'PATCH', url: `/callers/${c.id}`, headers: admin.bearer, payload: { vip: true, address: '朝阳区建国路1号' } });
+  expect(patched.json()).toMatchObject({ vip: true, address: '朝阳区建国路1号', name: '某某科技有限公司' });
+  expect((await a.app.inject({ method: 'DELETE', url: `/callers/${c.id}`, headers: admin.bearer })).statusCode).toBe(204);
+  expect((await a.app.inject({ method: 'DELETE', url: `/callers/${c.id}`, headers: admin.bearer })).statusCode).toBe(404);
+});
+
+it('the lookup cache serves repeated lookups and forgets an entry when it is edited', async () => {
+  const dir = new CallerDirectory(a.ctx.db);
+  const rec = await dir.create(tenant, { number: '13900002222', name: '李四' });
+  expect(await dir.lookup(tenant, '139-0000-2222')).toMatchObject({ name: '李四' });
+  expect(await dir.lookup(other, '13900002222')).toBeNull();
+  // a change written behind the cache's back is not seen (cached) …
+  await a.ctx.pool.query(`update callers set name = '李四(旧)' where id = $1`, [rec!.id]);
+  expect((await dir.lookup(tenant, '13900002222'))?.name).toBe('李四');
+  // … an edit through the directory is, and so is an invalidation from another node
+  await dir.update(tenant, rec!.id, { name: '李四新' });
+  expect((await dir.lookup(tenant, '13900002222'))?.name).toBe('李四新');
+  await a.ctx.pool.query(`update callers set name = '李四改' where id = $1`, [rec!.id]);
+  dir.invalidate(tenant, '13900002222');
+  expect((await dir.lookup(tenant, '13900002222'))?.name).toBe('李四改');
+  // unknown numbers are cached as such too
+  expect(await dir.lookup(tenant, '10000')).toBeNull();
+});
