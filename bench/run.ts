@@ -23,6 +23,8 @@ import { createGroup, setMembers } from '../src/acd/groups.js';
 import type { TtsProvider } from '../src/tts/index.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../test/ivr/demo-tenant.js';
 import { CtiProbe, type ProbeWindow } from './lib/cti-probe.js';
+import { SpawnTimer } from './lib/spawn-timer.js';
+import { ThreeWayDriver } from './lib/three-way.js';
 import type { ChildReply, ChildRequest, ScenarioSpec, SwitchScenarioResult, SwitchStats } from './lib/protocol.js';
 import { pct, fmt, printTable, type Row } from './lib/table.js';
 
@@ -40,6 +42,7 @@ const [TALK_MIN_S, TALK_MAX_S] = flag('talk', 'BENCH_TALK_S', '3-8').split('-').
 const WRAP_S = Number(flag('wrap', 'BENCH_WRAP_S', '2'));
 const MAX_WAIT_S = Number(flag('max-wait', 'BENCH_MAX_WAIT_S', '60'));
 const ANSWER_AFTER_MS = Number(flag('answer-after', 'BENCH_ANSWER_AFTER_MS', '200'));
+const THREE_WAY_CALLS = Number(flag('three-way', 'BENCH_THREE_WAY_CALLS', '30'));
 const WARMUP_S = Number(flag('warmup', 'BENCH_WARMUP_S', '5'));
 const OBSERVE_S = Number(flag('observe', 'BENCH_OBSERVE_S', '60'));
 const SCENARIOS = flag('scenarios', 'BENCH_SCENARIOS', 'steady,burst,threeway').split(',');
@@ -128,8 +131,11 @@ function rowFor(name: string, sw: SwitchScenarioResult | undefined, w: ProbeWind
     'ACD after wrap-up timer p99 ms': w.decisionsAfterWrapUpTimerMs.length ? `${fmt(pct(w.decisionsAfterWrapUpTimerMs, 99), 2)} (n=${w.decisionsAfterWrapUpTimerMs.length})` : '-',
     'N key→agent leg p50/p99 ms': sw && sw.nMs.length ? `${fmt(pct(sw.nMs, 50), 0)}/${fmt(pct(sw.nMs, 99), 0)}` : 'n/a',
     'DTMF→cmd p50/p99 ms': w.dtmfToCommandMs.length ? `${fmt(pct(w.dtmfToCommandMs, 50), 2)}/${fmt(pct(w.dtmfToCommandMs, 99), 2)}` : 'n/a',
-    'CTI CPU %': fmt(w.cpuPercent, 0),
+    'CTI CPU % (of one core)': fmt(w.cpuPercent, 0),
+    'compression children CPU %': fmt(w.childrenCpuPercent, 0),
+    'host CPU % (all cores)': fmt(w.hostCpuPercent, 0),
     'event loop util / delay p99 ms': `${fmt(w.elu * 100, 0)}% / ${fmt(w.loopDelayP99Ms, 1)}`,
+    'spawn() blocking n / p50 / max ms': w.spawnBlockMs?.length ? `${w.spawnBlockMs.length} / ${fmt(pct(w.spawnBlockMs, 50), 1)} / ${fmt(Math.max(...w.spawnBlockMs), 1)}` : '0',
     'CTI RSS MB (idle→peak)': `${fmt(w.rssIdleMb, 0)}→${fmt(w.rssPeakMb, 0)}`,
     'RSS/live call KB': Number.isFinite(perCall) ? fmt(perCall, 0) : 'n/a',
     'lost calls': sw ? `${sw.lost}${sw.lost ? ` ${JSON.stringify(sw.lostCauses)}` : ''}` : 'n/a',
@@ -148,6 +154,7 @@ async function main(): Promise<void> {
   let cti: RunningCti | undefined;
   let probe: CtiProbe | undefined;
   let pool: pg.Pool | undefined;
+  const spawnTimer = new SpawnTimer();
   const cleanup = async () => {
     probe?.close();
     await cti?.close().catch(() => {});
@@ -211,6 +218,7 @@ async function main(): Promise<void> {
     await sleep(300);
     await cti.tracker.whenIdle();
     const runningCti = cti;
+    spawnTimer.install();
     probe = new CtiProbe(cti.cluster, cti.acd.engine, () => runningCti.tracker.size, WRAP_S * 1000);
 
     // phones registered, then each agent logs in, signs in and goes ready through the ACD REST routes
@@ -230,21 +238,24 @@ async function main(): Promise<void> {
       );
     }
 
-    const runOne = async (name: string, spec: ScenarioSpec, note: string, report = true) => {
+    const runOne = async (name: string, spec: ScenarioSpec, note: string, report = true, extra: () => Row = () => ({})) => {
       process.stdout.write(`scenario ${name}: ${spec.rate} calls/s for ${spec.durationMs / 1000} s…\n`);
       const from = new Date(Date.now() - 1000);
       const sw0 = (await child!.ask({ cmd: 'stats' }, 'stats')).stats;
       probe!.begin();
+      spawnTimer.reset();
       const result = (await child!.ask({ cmd: 'run', spec }, 'scenarioDone')).result;
       const w = probe!.end();
+      w.spawnBlockMs = spawnTimer.reset();
       const sw1: SwitchStats = (await child!.ask({ cmd: 'stats' }, 'stats')).stats;
       const to = new Date();
       const cdrs = await settledCdrs(pool!, tenant, from, to, result.callersEnded);
-      if (report) rows.push(rowFor(name, result, w, cdrs, note));
+      const emulatorCpu = ((sw1.cpuMs - sw0.cpuMs) / (w.seconds * 1000)) * 100;
+      if (report) rows.push({ ...rowFor(name, result, w, cdrs, note), 'emulator CPU % (child)': fmt(emulatorCpu, 0), ...extra() });
       const { nMs, ...rest } = result;
       details[name] = {
-        spec, switch: { ...rest, nP50: pct(nMs, 50), nP99: pct(nMs, 99), emulatorCpuPercent: ((sw1.cpuMs - sw0.cpuMs) / (w.seconds * 1000)) * 100, emulatorRssMb: sw1.rssMb },
-        cti: { ...w, decisionsEslMs: undefined, decisionsAfterWrapUpTimerMs: undefined, dtmfToCommandMs: undefined, decisionsUntriggered: w.decisionsUntriggered },
+        spec, switch: { ...rest, nP50: pct(nMs, 50), nP99: pct(nMs, 99), emulatorCpuPercent: emulatorCpu, emulatorRssMb: sw1.rssMb },
+        cti: { ...w, decisionsEslMs: undefined, decisionsAfterWrapUpTimerMs: undefined, dtmfToCommandMs: undefined, spawnBlockMs: undefined, spawnBlockTotalMs: (w.spawnBlockMs ?? []).reduce((a, b) => a + b, 0) },
         cdrs,
       };
       // let wrap-ups finish so the next scenario starts with every agent ready
@@ -266,9 +277,20 @@ async function main(): Promise<void> {
         await runOne('steady', { name: 'steady', rate: RATE, durationMs: STEADY_S * 1000, callerPrefix: '13900', ...common }, `Poisson ${RATE}/s, IVR welcome+menu key 1, queue, talk ${TALK_MIN_S}-${TALK_MAX_S} s, wrap-up ${WRAP_S} s, ${AGENTS} agents`);
       if (SCENARIOS.includes('burst'))
         await runOne('burst', { name: 'burst', rate: RATE * BURST_FACTOR, durationMs: BURST_S * 1000, callerPrefix: '13800', ...common }, `${BURST_FACTOR}× arrivals (${RATE * BURST_FACTOR}/s) for ${BURST_S} s; callers abandon after ${MAX_WAIT_S} s in queue`);
-    }
-    if (SCENARIOS.includes('threeway')) {
-      rows.push({ scenario: 'three-way ×30', note: 'n/a — src/control CallControl exists but is not composed into startCti (no routes/executor on the running CTI); run test/control for its behaviour' });
+      if (SCENARIOS.includes('threeway')) {
+        // 30 calls within ~3 s, each talking 20-25 s: the agent adds an outside number ~0.5 s after answering, so
+        // all 30 conferences are up together
+        const driver = new ThreeWayDriver(cti, pino({ level: process.env.BENCH_LOG ?? 'silent' }), THREE_WAY_CALLS);
+        try {
+          await runOne('three-way', { name: 'three-way', rate: 10, durationMs: 30_000, maxCalls: THREE_WAY_CALLS, callerPrefix: '13600', talkMinMs: 20_000, talkMaxMs: 25_000, maxWaitMs: 30_000, menuKey: '1', hupallAfter: true },
+            `${THREE_WAY_CALLS} calls, each agent adds an outside number (CallControl.threeWay) after answering; talk 20-25 s`, true, () => {
+              const r = driver.result;
+              return { 'three-way ok / tried (peak concurrent)': `${r.succeeded} / ${r.attempted} (${r.peakConcurrent})${Object.keys(r.failed).length ? ` failed ${JSON.stringify(r.failed)}` : ''}`, 'three-way setup p50/p99 ms': r.setupMs.length ? `${fmt(pct(r.setupMs, 50), 0)}/${fmt(pct(r.setupMs, 99), 0)}` : 'n/a' };
+            });
+        } finally {
+          driver.stop();
+        }
+      }
     }
     rows.push({ scenario: 'ACD engine (component)', note: 'not run here (≈1 min): npx tsx bench/acd.ts — 1,000 agents / 2,000 waiting, decision latency without ESL' });
     rows.push({ scenario: 'compression (component)', note: 'not run here (ffmpeg, ≈1 min): npx tsx bench/recording.ts — minutes of audio per CPU-second' });

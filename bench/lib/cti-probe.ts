@@ -2,6 +2,7 @@
 // arrival → the originate leaving the socket), DTMF → next command for that call, CPU, RSS, event-loop use.
 // Uses EslNode's optional 'command' event and the cluster's events (EslEvent.receivedAt = performance.now()).
 import { performance, monitorEventLoopDelay, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 import type { EslCluster, EslEvent } from '../../src/esl/index.js';
 import type { AcdEngine, AgentStateEvent } from '../../src/acd/index.js';
 
@@ -17,6 +18,29 @@ interface Trigger {
   kind: 'esl' | 'wrap-up timer';
 }
 
+/** busy and total jiffies of the whole host (all cores), from /proc/stat */
+function hostJiffies(): { busy: number; total: number } {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const idle = (f[3] ?? 0) + (f[4] ?? 0);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  } catch {
+    return { busy: NaN, total: NaN };
+  }
+}
+
+/** CPU seconds of reaped children (ffmpeg/ffprobe of the recording compressor), from /proc/self/stat */
+function childrenCpuS(): number {
+  try {
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+const CLK_TCK = 100;
+
 export interface ProbeWindow {
   seconds: number;
   eslEvents: number;
@@ -25,12 +49,18 @@ export interface ProbeWindow {
   decisionsUntriggered: number;
   dtmfToCommandMs: number[];
   cpuPercent: number;
+  /** the whole host, all cores (100 % = every core busy): CPU contention shows as event-loop delay in the CTI */
+  hostCpuPercent: number;
+  /** ffmpeg/ffprobe children of the CTI (recording compression), % of one core */
+  childrenCpuPercent: number;
   elu: number;
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;
   rssIdleMb: number;
   rssPeakMb: number;
   peakLiveCalls: number;
+  /** filled by the caller: how long each child_process.spawn() blocked the loop (SpawnTimer) */
+  spawnBlockMs?: number[];
 }
 
 export class CtiProbe {
@@ -49,6 +79,8 @@ export class CtiProbe {
   private cpu0: NodeJS.CpuUsage = process.cpuUsage();
   private elu0: EventLoopUtilization = performance.eventLoopUtilization();
   private loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private host0 = hostJiffies();
+  private children0 = childrenCpuS();
   private rssIdle = 0;
   private rssPeak = 0;
   private peakLive = 0;
@@ -153,6 +185,8 @@ export class CtiProbe {
     this.t0 = performance.now();
     this.cpu0 = process.cpuUsage();
     this.elu0 = performance.eventLoopUtilization();
+    this.host0 = hostJiffies();
+    this.children0 = childrenCpuS();
     this.loop.disable();
     this.loop = monitorEventLoopDelay({ resolution: 10 });
     this.loop.enable();
@@ -178,7 +212,10 @@ export class CtiProbe {
     const seconds = (performance.now() - this.t0) / 1000;
     const cpu = process.cpuUsage(this.cpu0);
     const elu = performance.eventLoopUtilization(this.elu0);
+    const host = hostJiffies();
     return {
+      hostCpuPercent: ((host.busy - this.host0.busy) / (host.total - this.host0.total)) * 100,
+      childrenCpuPercent: ((childrenCpuS() - this.children0) / seconds) * 100,
       seconds,
       eslEvents: this.events,
       decisionsEslMs: this.decisionsEsl,

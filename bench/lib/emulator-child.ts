@@ -81,12 +81,12 @@ async function runScenario(spec: ScenarioSpec): Promise<SwitchScenarioResult> {
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const elapsed = performance.now() - t0;
-      if (elapsed >= spec.durationMs) {
+      if (elapsed >= spec.durationMs || (spec.maxCalls !== undefined && n >= spec.maxCalls)) {
         clearInterval(tick);
         resolve();
         return;
       }
-      while (nextAt <= elapsed && nextAt < spec.durationMs) {
+      while (nextAt <= elapsed && nextAt < spec.durationMs && (spec.maxCalls === undefined || n < spec.maxCalls)) {
         dialOne(n++);
         nextAt += poissonGapMs(spec.rate);
       }
@@ -98,6 +98,7 @@ async function runScenario(spec: ScenarioSpec): Promise<SwitchScenarioResult> {
   while (live > 0 && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 100));
   const stuck = tracks.filter((t) => !t.caller.ended);
   for (const t of stuck) scriptHangup(t);
+  if (spec.hupallAfter) await sim.emulator.command('hupall NORMAL_CLEARING');
   await new Promise((r) => setTimeout(r, 1000));
   clearInterval(sampler);
   unsubscribe();

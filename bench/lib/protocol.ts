@@ -12,6 +12,10 @@ export interface ScenarioSpec {
   menuKey: string;
   /** caller numbers are <prefix><6 digits>, unique per scenario */
   callerPrefix: string;
+  /** stop after this many calls even if durationMs has not passed */
+  maxCalls?: number;
+  /** after the drain, hang up every channel left (conference legs of three-way calls) */
+  hupallAfter?: boolean;
 }
 
 export interface SwitchScenarioResult {
