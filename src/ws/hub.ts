@@ -341,8 +341,9 @@ export class WsHub {
   private async kpisOf(tenantId: string): Promise<DayKpis | null> {
     const k = this.kpiCache.get(tenantId);
     const now = Date.now();
-    // recomputed only after queue activity, and at most every kpiRefreshMs: one query set per tenant, not per socket
-    if (k && (!k.stale || now - k.at < this.kpiRefreshMs)) return k.kpis;
+    // recomputed after queue activity, at most every kpiRefreshMs (one query set per center, not per socket), and
+    // once a minute regardless, so the figures turn over at midnight and catch up with batched event writes
+    if (k && now - k.at < (k.stale ? this.kpiRefreshMs : 60_000)) return k.kpis;
     const tz = (await this.opts.pool.query<{ timezone: string }>('select timezone from tenants where id = $1', [tenantId])).rows[0]?.timezone;
     const kpis = await dayKpis(this.opts.pool, tenantId, undefined, tz ?? 'Asia/Shanghai').catch((err: Error) => {
       this.fail(err);
