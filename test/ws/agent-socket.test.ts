@@ -285,12 +285,23 @@ describe('wallboard', () => {
     await agent.type('messages.unread');
     expect(await agent.command('sign_in')).toMatchObject({ type: 'ack' });
     expect(await agent.command('not_ready', { reason: '培训' })).toMatchObject({ type: 'ack', state: { state: 'not_ready', reason: '培训' } });
+    // today's queue events so far: two answered (5 s, 30 s), one hung up after 10 s → 20 s level 1/(3-1)
+    const at = new Date();
+    const rows: [string, string, number][] = [];
+    for (const [i, [end, wait]] of ([['answer', 5_000], ['answer', 30_000], ['abandon', 10_000]] as const).entries()) {
+      const call = `kpi-${i}-${randomUUID()}`;
+      rows.push([call, 'enqueue', 0], [call, end, wait]);
+    }
+    for (const [call, type, wait] of rows) {
+      await a.ctx.pool.query('insert into queue_events (tenant_id, at, type, call_uuid, group_id, wait_ms) values ($1,$2,$3,$4,$5,$6)', [tenant, at, type, call, group.id, wait]);
+    }
     const board = await connect(b, 'sup', '/ws/wallboard');
     expect(await board.type('hello')).toMatchObject({ profile: { role: 'supervisor' } });
     const first = await board.type('wallboard');
     expect(first).toMatchObject({ center: { signedIn: 2 }, groups: [expect.objectContaining({ groupId: group.id, name: '综合咨询', waiting: 0 })] });
     expect((first.center as { agentsByState: Record<string, number> }).agentsByState).toMatchObject({ not_ready: 2 });
-    expect((first.center as { answeredToday: number }).answeredToday).toBeGreaterThanOrEqual(0);
+    expect(first.center).toMatchObject({ askedToday: 3, answeredToday: 2, abandonedToday: 1, serviceLevel20s: 0.5, answerRate: 2 / 3 });
+    expect((first.groups as object[])[0]).toMatchObject({ answeredToday: 2, abandonedToday: 1, serviceLevel20s: 0.5 });
     // a caller waits (nobody ready): the wallboard shows it within a tick
     const waitingCall = randomUUID();
     await a.node.engine.enqueue({ callUuid: waitingCall, tenantId: tenant, groupId: group.id, callerNumber: '13700000009' });
