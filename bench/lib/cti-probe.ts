@@ -48,6 +48,10 @@ export interface ProbeWindow {
   decisionsAfterWrapUpTimerMs: number[];
   decisionsUntriggered: number;
   dtmfToCommandMs: number[];
+  /** the caller's last ESL input → engine.enqueue (IVR queue node + inbound pipeline: DB, Redis, switch replies) */
+  triggerToEnqueueMs: number[];
+  /** engine.enqueue → the originate written, when an agent was free (the engine's Lua run + offer) */
+  enqueueToOriginateMs: number[];
   cpuPercent: number;
   /** the whole host, all cores (100 % = every core busy): CPU contention shows as event-loop delay in the CTI */
   hostCpuPercent: number;
@@ -72,6 +76,10 @@ export class CtiProbe {
   /** bgapi Job-UUID → the channel it was about (first UUID in the command) */
   private readonly jobCall = new Map<string, string>();
   private decisionsEsl: number[] = [];
+  /** caller → when the queue handler called engine.enqueue (splits the decision into pipeline and engine parts) */
+  private readonly enqueuedAt = new Map<string, number>();
+  private triggerToEnqueue: number[] = [];
+  private enqueueToOriginate: number[] = [];
   private decisionsTimer: number[] = [];
   private untriggered = 0;
   private dtmf: number[] = [];
@@ -118,6 +126,7 @@ export class CtiProbe {
         this.callerTrig.delete(uuid);
         this.legAgent.delete(uuid);
         this.dtmfPending.delete(uuid);
+        this.enqueuedAt.delete(uuid);
       }
     };
     cluster.on('event', onEvent);
@@ -135,6 +144,21 @@ export class CtiProbe {
       this.detach.push(() => node.off('command', onCommand));
     }
     if (engine) {
+      // instance-level wrap (the queue task calls engine.enqueue by property), removed on close
+      const enqueue = engine.enqueue;
+      engine.enqueue = (req) => {
+        const at = performance.now();
+        this.enqueuedAt.set(req.callUuid, at);
+        const trig = this.callerTrig.get(req.callUuid);
+        if (trig !== undefined) this.triggerToEnqueue.push(at - trig);
+        const result = enqueue.call(engine, req);
+        // queued (no agent free): a later originate is the queue wait, not the engine's decision time
+        void result.then((r) => r.status !== 'offered' && this.enqueuedAt.delete(req.callUuid), () => this.enqueuedAt.delete(req.callUuid));
+        return result;
+      };
+      this.detach.push(() => {
+        engine.enqueue = enqueue;
+      });
       // an agent leaving wrap-up by its timer frees it without any ESL event: such decisions are reported apart
       const onState = (e: AgentStateEvent) => {
         // the wrap-up timer is due wrapUpMs after the agent entered wrap-up (the originate can go out before this
@@ -164,6 +188,12 @@ export class CtiProbe {
       this.legAgent.set(m[1]!, m[2]!);
       agent ??= m[2]!;
     }
+    const enq = call ? this.enqueuedAt.get(call) : undefined;
+    if (call && enq !== undefined) {
+      // only the first offer after the enqueue: the engine part of a caller-triggered decision
+      this.enqueueToOriginate.push(at - enq);
+      this.enqueuedAt.delete(call);
+    }
     const candidates: Trigger[] = [];
     const c = call ? this.callerTrig.get(call) : undefined;
     if (c !== undefined) candidates.push({ at: c, kind: 'esl' });
@@ -182,6 +212,8 @@ export class CtiProbe {
     this.decisionsTimer = [];
     this.untriggered = 0;
     this.dtmf = [];
+    this.triggerToEnqueue = [];
+    this.enqueueToOriginate = [];
     this.t0 = performance.now();
     this.cpu0 = process.cpuUsage();
     this.elu0 = performance.eventLoopUtilization();
@@ -222,6 +254,8 @@ export class CtiProbe {
       decisionsAfterWrapUpTimerMs: this.decisionsTimer,
       decisionsUntriggered: this.untriggered,
       dtmfToCommandMs: this.dtmf,
+      triggerToEnqueueMs: this.triggerToEnqueue,
+      enqueueToOriginateMs: this.enqueueToOriginate,
       cpuPercent: ((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100,
       elu: elu.utilization,
       loopDelayP99Ms: this.loop.percentile(99) / 1e6,

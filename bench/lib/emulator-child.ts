@@ -24,7 +24,17 @@ const between = (a: number, b: number): number => a + Math.random() * (b - a);
 
 async function runScenario(spec: ScenarioSpec): Promise<SwitchScenarioResult> {
   const core = sim.emulator.core;
-  const commandsFrom = sim.emulator.commands.length;
+  // the emulator keeps only its last 5,000-10,000 commands: collect the originates as they arrive instead
+  const originates: { at: number; text: string }[] = [];
+  const log = sim.emulator.commands;
+  const push = log.push;
+  log.push = (...items) => {
+    for (const c of items) {
+      const text = `${c.line} ${c.body ?? ''}`;
+      if (text.includes('originate ')) originates.push({ at: c.at, text });
+    }
+    return push.apply(log, items);
+  };
   const tracks: CallerTrack[] = [];
   const dtmfAt = new Map<string, number>(); // caller uuid → first DTMF (µs, switch clock)
   const createdAt = new Map<string, number>(); // leg uuid → CHANNEL_CREATE (µs)
@@ -102,12 +112,12 @@ async function runScenario(spec: ScenarioSpec): Promise<SwitchScenarioResult> {
   await new Promise((r) => setTimeout(r, 1000));
   clearInterval(sampler);
   unsubscribe();
+  log.push = push;
 
   // double offers from the command log: an originate for an agent (or a call) while an earlier leg is still up
   const offers: { at: number; agent: string; call: string; leg: string }[] = [];
-  for (const c of sim.emulator.commands.slice(commandsFrom)) {
-    const text = `${c.line} ${c.body ?? ''}`;
-    if (!text.includes('originate ')) continue;
+  for (const c of originates) {
+    const text = c.text;
     const call = /hotline_queue_call=([0-9a-f-]{36})/.exec(text)?.[1];
     for (const m of text.matchAll(/\[([^\]]*)\]user\/(\w+)/g)) {
       const leg = /origination_uuid=([0-9a-f-]{36})/.exec(m[1]!)?.[1];
