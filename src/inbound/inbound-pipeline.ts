@@ -295,7 +295,11 @@ export class InboundPipeline {
     if (state === 'ringing') return this.onNewCall(session);
     if (state === 'queued' || state === 'offering') {
       const adopted = this.adoptedQueue.get(session.uuid);
-      if (adopted) return this.resumeQueued(session, adopted);
+      // not awaited: the tracker waits for its hooks (whenIdle), and a queued caller may wait for minutes
+      if (adopted) {
+        void this.resumeQueued(session, adopted).catch((err: unknown) => session.log.error({ err }, 'adopted caller not resumed'));
+        return;
+      }
     }
     if (state === 'ivr' || state === 'queued' || state === 'offering') {
       session.log.info({ state }, 'adopted call restarts its IVR flow at the entry');
