@@ -147,6 +147,7 @@ function rowFor(name: string, sw: SwitchScenarioResult | undefined, w: ProbeWind
     '  of which trigger→enqueue p50/p99 ms': w.triggerToEnqueueMs.length ? `${fmt(pct(w.triggerToEnqueueMs, 50), 2)}/${fmt(pct(w.triggerToEnqueueMs, 99), 2)}` : 'n/a',
     '  of which enqueue→originate p50/p99 ms': w.enqueueToOriginateMs.length ? `${fmt(pct(w.enqueueToOriginateMs, 50), 2)}/${fmt(pct(w.enqueueToOriginateMs, 99), 2)} (n=${w.enqueueToOriginateMs.length})` : 'n/a',
     'ACD after wrap-up timer p99 ms': w.decisionsAfterWrapUpTimerMs.length ? `${fmt(pct(w.decisionsAfterWrapUpTimerMs, 99), 2)} (n=${w.decisionsAfterWrapUpTimerMs.length})` : '-',
+    'ACD decisions not attributed': String(w.decisionsUntriggered),
     'N key→agent leg p50/p99 ms': sw && sw.nMs.length ? `${fmt(pct(sw.nMs, 50), 0)}/${fmt(pct(sw.nMs, 99), 0)}` : 'n/a',
     'DTMF→cmd p50/p99 ms': w.dtmfToCommandMs.length ? `${fmt(pct(w.dtmfToCommandMs, 50), 2)}/${fmt(pct(w.dtmfToCommandMs, 99), 2)}` : 'n/a',
     'CTI CPU % (of one core)': fmt(w.cpuPercent, 0),
@@ -284,8 +285,12 @@ async function main(): Promise<void> {
         cti: { ...w, decisionsEslMs: undefined, decisionsAfterWrapUpTimerMs: undefined, dtmfToCommandMs: undefined, triggerToEnqueueMs: undefined, enqueueToOriginateMs: undefined, spawnBlockMs: undefined, spawnBlockTotalMs: (w.spawnBlockMs ?? []).reduce((a, b) => a + b, 0) },
         cdrs,
       };
-      // let wrap-ups finish so the next scenario starts with every agent ready
+      // let wrap-ups finish so the next scenario starts with every agent ready; agents not ready then (missed
+      // offers → not_ready) explain callers who waited with agents signed in
       await sleep(WRAP_S * 1000 + 1000);
+      const states: Record<string, number> = {};
+      for (const a of await cti!.acd.engine.signedInAgents(tenant)) states[`${a.state}${a.reason ? `:${a.reason}` : ''}`] = (states[`${a.state}${a.reason ? `:${a.reason}` : ''}`] ?? 0) + 1;
+      (details[name] as Record<string, unknown>).agentStatesAfter = states;
     };
 
     if (!child) {

@@ -12,6 +12,7 @@ const UUID_ONE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 const CALLER_TRIGGERS = new Set(['DTMF', 'CHANNEL_EXECUTE_COMPLETE', 'CHANNEL_ANSWER', 'CHANNEL_PARK']);
 /** a decision whose newest trigger is older than this was caused by something we do not see (re-offer timer…) */
 const STALE_TRIGGER_MS = 2000;
+const TIMER_SLACK_MS = 5;
 
 interface Trigger {
   at: number;
@@ -163,7 +164,8 @@ export class CtiProbe {
       const onState = (e: AgentStateEvent) => {
         // the wrap-up timer is due wrapUpMs after the agent entered wrap-up (the originate can go out before this
         // emit: the same Lua run that ends wrap-up also dispatches)
-        if (e.to === 'wrap_up') this.agentTrig.set(e.agentId, { at: performance.now() + this.wrapUpMs, kind: 'wrap-up timer' });
+        // (tr.at is the engine's epoch ms of the transition, the base of its timer; mapped to performance.now())
+        if (e.to === 'wrap_up') this.agentTrig.set(e.agentId, { at: e.at + this.wrapUpMs - performance.timeOrigin, kind: 'wrap-up timer' });
       };
       engine.on('agentState', onState);
       this.detach.push(() => engine.off('agentState', onState));
@@ -194,15 +196,18 @@ export class CtiProbe {
       this.enqueueToOriginate.push(at - enq);
       this.enqueuedAt.delete(call);
     }
+    // originates without a queued call (call control's consult/three-way legs) are not ACD decisions
+    if (!call) return;
     const candidates: Trigger[] = [];
     const c = call ? this.callerTrig.get(call) : undefined;
     if (c !== undefined) candidates.push({ at: c, kind: 'esl' });
     const a = agent ? this.agentTrig.get(agent) : undefined;
     if (a) candidates.push(a);
-    const newest = candidates.filter((t) => t.at <= at).sort((x, y) => y.at - x.at)[0];
+    // a timer's due time is computed to the ms: allow it to be a little after the write (latency clipped at 0)
+    const newest = candidates.filter((t) => t.at <= at + TIMER_SLACK_MS).sort((x, y) => y.at - x.at)[0];
     if (!newest || at - newest.at > STALE_TRIGGER_MS) this.untriggered++;
     else if (newest.kind === 'esl') this.decisionsEsl.push(at - newest.at);
-    else this.decisionsTimer.push(at - newest.at);
+    else this.decisionsTimer.push(Math.max(0, at - newest.at));
   }
 
   /** start a measurement window */
