@@ -22,7 +22,8 @@ import type { HealthSource } from './http/health.js';
 import { Lifecycle, lifecycle as processLifecycle } from './lifecycle.js';
 import { InboundPipeline, CallClaims } from './inbound/index.js';
 import { CallControl, callControlRoutes } from './control/index.js';
-import { wsRoutes } from './ws/index.js';
+import { wsRoutes, CallerDirectory, queueScreenPop, callerIsVip, type AgentCallControl } from './ws/index.js';
+import { WsCommandError } from './ws/protocol.js';
 import { and, eq } from 'drizzle-orm';
 import { users } from './db/schema/core.js';
 
@@ -161,7 +162,15 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     onClose('recording-compress', () => compressor.close());
     const recording = new RecordingService({ db: ctx.db, esl: cluster, recordingsDir: env.RECORDINGS_DIR, log, compression: compressor, commandTimeoutMs: env.ESL_COMMAND_TIMEOUT_MS }).attach();
     onClose('recording', () => recording.detach());
-    const acd = await startAcd(ctx, new EslOfferExecutor(cluster), { defaultMusic: 'local_stream://moh' });
+    // one caller directory per node, shared by the queue task (screen pop, VIP) and the agent sockets
+    const directory = new CallerDirectory(ctx.db);
+    // the screen pop carries the IVR path the caller took (the session knows it; the queue request only its node)
+    let ivrPathOf: (uuid: string) => string[] | undefined = () => undefined;
+    const acd = await startAcd(ctx, new EslOfferExecutor(cluster), {
+      defaultMusic: 'local_stream://moh',
+      screenPop: queueScreenPop({ pool, directory }, (uuid) => ivrPathOf(uuid)),
+      isVip: callerIsVip(directory),
+    });
     onClose('acd', () => acd.close());
     pipeline = new InboundPipeline({
       cluster, tracker, acd, recording, claims, lifecycle, db: ctx.db, log, sipDefaultTenant: env.SIP_DEFAULT_TENANT, defaultHoldMusic: 'local_stream://moh',
@@ -190,6 +199,26 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
       phoneOf: async (userId, tenantId) =>
         (await ctx.db.select({ ext: users.extension }).from(users).where(and(eq(users.tenantId, tenantId), eq(users.id, userId))).limit(1))[0]?.ext,
     });
+
+    ivrPathOf = (uuid) => {
+      const path = tracker.get(uuid)?.ivrPath;
+      return path && path.length > 0 ? [...path] : undefined;
+    };
+    // the agent desktop's soft phone over the WebSocket
+    const softPhone: AgentCallControl = {
+      // making a ringing desk phone answer needs the phone's cooperation (auto-answer header / SIP NOTIFY talk)
+      answer: async () => {
+        throw new WsCommandError('not_supported');
+      },
+      // agent legs carry hotline_agent=<id> (EslOfferExecutor), so every switch can find them whichever node owns the call
+      hangup: async ({ agentId }) => {
+        await Promise.all(cluster.nodes.filter((n) => n.isConnected).map((n) => n.bgapi(`hupall NORMAL_CLEARING hotline_agent ${agentId}`).catch(() => '')));
+      },
+      onScreenPop: (listener) => {
+        control.on('screenPop', listener);
+        return () => void control.off('screenPop', listener);
+      },
+    };
 
     // live calls gauge: cheap, from the tracker's own events
     const liveGauge = () => metrics.liveCalls.set({ node: nodeId }, tracker.size);
@@ -222,7 +251,7 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
         ...ivr.routes(),
         recordingRoutes(ctx, { service: recording }),
         callControlRoutes(ctx, { control }),
-        wsRoutes(ctx, { engine: acd.engine }),
+        wsRoutes(ctx, { engine: acd.engine, callControl: softPhone, directory }),
         ...(overrides.routes ?? []),
       ],
       health: [...eslHealth, ivr.health()],
