@@ -12,7 +12,7 @@ import { ensureDemoData, type DemoDataResult } from './auth/demo-data.js';
 import { EslCluster } from './esl/index.js';
 import { startEmulator, type RunningEmulator, type EmulatorOptions } from './sim/index.js';
 import { CallTracker, CdrWriter } from './calls/index.js';
-import { RecordingService, RecordingCompressor, recordingRoutes, recordAgentAnswer } from './recording/index.js';
+import { RecordingService, recordAgentAnswer, startRecordingModule } from './recording/index.js';
 import { startAcd, EslOfferExecutor, ensureDemoSkillGroups, type AcdService } from './acd/index.js';
 import { IvrRuntime } from './ivr/runtime.js';
 import type { TtsProvider } from './tts/index.js';
@@ -158,10 +158,10 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
       ...(overrides.legSettleMs !== undefined ? { legSettleMs: overrides.legSettleMs } : {}),
     });
     onClose('calls', () => tracker.stop());
-    const compressor = new RecordingCompressor({ db: ctx.db, redisUrl: env.REDIS_URL, prefix: env.REDIS_PREFIX, recordingsDir: env.RECORDINGS_DIR, log });
-    onClose('recording-compress', () => compressor.close());
-    const recording = new RecordingService({ db: ctx.db, esl: cluster, recordingsDir: env.RECORDINGS_DIR, log, compression: compressor, commandTimeoutMs: env.ESL_COMMAND_TIMEOUT_MS }).attach();
-    onClose('recording', () => recording.detach());
+    // service + compression worker + housekeeping (orphaned RECORD_STOPs, compressions a crash left behind)
+    const recordingModule = startRecordingModule(ctx, cluster);
+    onClose('recording', () => recordingModule.close());
+    const recording = recordingModule.service;
     // one caller directory per node, shared by the queue task (screen pop, VIP) and the agent sockets
     const directory = new CallerDirectory(ctx.db);
     // the screen pop carries the IVR path the caller took (the session knows it; the queue request only its node)
@@ -249,7 +249,7 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
       routes: [
         ...acd.routes,
         ...ivr.routes(),
-        recordingRoutes(ctx, { service: recording }),
+        recordingModule.routes,
         callControlRoutes(ctx, { control }),
         wsRoutes(ctx, { engine: acd.engine, callControl: softPhone, directory }),
         ...(overrides.routes ?? []),
