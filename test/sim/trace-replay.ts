@@ -1,6 +1,8 @@
 // Replays a golden FreeSWITCH trace (shared/fs-traces/*.jsonl) against the emulator on a virtual clock and
 // compares what the emulator sent with what the real switch sent.
 import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { Emulator } from '../../src/sim/emulator.js';
 import { TRACE_RULES } from '../../src/sim/dialplan.js';
@@ -8,7 +10,9 @@ import type { VirtualClock } from '../../src/sim/clock.js';
 import type { SimLeg } from '../../src/sim/world.js';
 import { toneMs } from '../../src/sim/media.js';
 
-export const TRACE_DIR = process.env.FS_TRACES_DIR ?? '/work/shared/fs-traces';
+// shared/ sits beside the repository (developers' checkouts and CI's fresh clone alike)
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const TRACE_DIR = process.env.FS_TRACES_DIR ?? path.resolve(REPO_ROOT, '../shared/fs-traces');
 
 type Line =
   | { kind: 'meta'; scenario: string; subscribed: string }
