@@ -13,7 +13,9 @@ if [ -f .env ]; then set -a; . ./.env; set +a; fi
 # --- npm dependencies -------------------------------------------------------------------------------------------
 if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
   log "installing npm dependencies"
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  # npm install, not npm ci: it installs the lockfile's exact versions too, and this npm writes lockfiles holding only
+  # the current platform's optional packages (rollup, esbuild, msgpackr), which npm ci then rejects as out of sync
+  npm install --no-audit --no-fund
 fi
 
 # --- Debian packages --------------------------------------------------------------------------------------------
