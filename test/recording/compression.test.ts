@@ -164,6 +164,8 @@ describe('recording compression', () => {
     await until(async () => (await rowOf(id)).status === 'compressed');
     // the row is switched to the compressed file first, the WAV deleted right after
     await until(() => !existsSync(wav));
+    // the counter moves once the unlink's promise settles, a tick after the file is gone
+    await until(() => working.stats.compressed === 1);
     expect(working.stats.compressed).toBe(1);
   });
 });
