@@ -135,11 +135,14 @@ export class BlacklistService {
   async recordHit(tenantId: string, entry: CachedEntry, callerNumber: string, callUuid?: string): Promise<void> {
     try {
       const at = this.now();
-      await this.opts.db.insert(blacklistHits).values({ tenantId, entryId: entry.id, callerNumber, callUuid: callUuid ?? null, at });
-      await this.opts.db
-        .update(blacklistEntries)
-        .set({ hitCount: sql`${blacklistEntries.hitCount} + 1`, lastHitAt: at })
-        .where(and(eq(blacklistEntries.tenantId, tenantId), eq(blacklistEntries.id, entry.id)));
+      // one statement: nobody ever sees the hit row without its count (or the count without its row)
+      await this.opts.db.execute(sql`
+        with hit as (
+          insert into ${blacklistHits} (tenant_id, entry_id, caller_number, call_uuid, at)
+          values (${tenantId}, ${entry.id}, ${callerNumber}, ${callUuid ?? null}, ${at.toISOString()})
+        )
+        update ${blacklistEntries} set hit_count = hit_count + 1, last_hit_at = ${at.toISOString()}
+        where tenant_id = ${tenantId} and id = ${entry.id}`);
     } catch (err) {
       this.opts.log?.error({ err, entry: entry.id }, 'blacklist hit not recorded');
     }
