@@ -8,6 +8,7 @@ import type { AcdEngine, AgentSnapshot } from '../acd/engine.js';
 import { resolveEndpoint } from '../acd/groups.js';
 import { stateTotalsForDay } from './state-log.js';
 import { AGENT_STATES } from './states.js';
+import { forceAgentState, ForceStateRefused, tenantAgentSnapshot } from './force-state.js';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema };
 const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
@@ -29,10 +30,6 @@ const snapshotSchema = {
   },
 } as const;
 
-const signedOut = (agentId: string): AgentSnapshot => ({
-  agentId, tenantId: '', state: 'logged_out', reason: '', since: null, callUuid: null, callsToday: 0, misses: 0, endpoint: null, pendingNotReady: null, groups: [],
-});
-
 function refuse(kind: string): never {
   if (kind === 'logged_out') throw new HttpError(409, 'not_signed_in', '请先签入');
   if (kind === 'phone_offline') throw new HttpError(409, 'phone_offline', '话机未注册，无法置闲');
@@ -52,9 +49,12 @@ export function agentRoutes(ctx: AppContext, deps: AgentRoutesDeps): FastifyPlug
 
   /** the agent's live state, but only within the caller's tenant */
   async function snapshot(tenantId: string, agentId: string): Promise<AgentSnapshot> {
-    const s = await engine.agent(agentId);
-    if (s && s.tenantId !== tenantId) throw notFound('agent_not_found', '座席不存在');
-    return s ?? signedOut(agentId);
+    try {
+      return await tenantAgentSnapshot(engine, tenantId, agentId);
+    } catch (err) {
+      if (err instanceof ForceStateRefused) throw notFound('agent_not_found', '座席不存在');
+      throw err;
+    }
   }
 
   return async (app) => {
@@ -186,18 +186,15 @@ export function agentRoutes(ctx: AppContext, deps: AgentRoutesDeps): FastifyPlug
         response: { 200: snapshotSchema, ...errors },
       },
     }, async (request) => {
-      const tenantId = currentUser(request).tenantId;
-      const id = request.params.id;
-      const before = await snapshot(tenantId, id);
-      if (before.state === 'logged_out' && request.body.state !== 'logged_out') refuse('logged_out');
-      const kind =
-        request.body.state === 'ready'
-          ? await engine.setReady(id)
-          : request.body.state === 'not_ready'
-            ? await engine.setNotReady(id, request.body.reason ?? '忙碌')
-            : await engine.logout(id, true);
-      if (kind !== 'ok' && kind !== 'pending') refuse(kind);
-      return snapshot(tenantId, id);
+      try {
+        return await forceAgentState(db, engine, currentUser(request).tenantId, request.params.id, request.body.state, request.body.reason);
+      } catch (err) {
+        if (err instanceof ForceStateRefused) {
+          if (err.kind === 'not_found') throw notFound('agent_not_found', '座席不存在');
+          refuse(err.kind);
+        }
+        throw err;
+      }
     });
 
     app.get<{ Querystring: { day: string; agentId?: string; state?: string } }>('/agents/state-totals', {

@@ -7,16 +7,18 @@ import type { AcdEngine, AgentSnapshot } from '../acd/engine.js';
 import type { AgentEndpoint } from '../acd/types.js';
 import { listEndpoints, resolveEndpoint } from '../acd/groups.js';
 import { refusalFor, WsCommandError } from './protocol.js';
+import { forceAgentState, ForceStateRefused, signedOutSnapshot, tenantAgentSnapshot, type ForcedState } from '../agents/force-state.js';
 
-export const signedOutSnapshot = (agentId: string, tenantId = ''): AgentSnapshot => ({
-  agentId, tenantId, state: 'logged_out', reason: '', since: null, callUuid: null, callsToday: 0, misses: 0, endpoint: null, pendingNotReady: null, groups: [],
-});
+export { signedOutSnapshot };
 
 /** The agent's live state, only within the tenant (another center's agent reads as not found). */
 export async function agentSnapshot(engine: AcdEngine, tenantId: string, agentId: string): Promise<AgentSnapshot> {
-  const s = await engine.agent(agentId);
-  if (s && s.tenantId && s.tenantId !== tenantId) throw new WsCommandError('agent_not_found');
-  return s ?? signedOutSnapshot(agentId, tenantId);
+  try {
+    return await tenantAgentSnapshot(engine, tenantId, agentId);
+  } catch (err) {
+    if (err instanceof ForceStateRefused) throw new WsCommandError('agent_not_found');
+    throw err;
+  }
 }
 
 export interface PhoneChoice {
@@ -89,22 +91,13 @@ export class AgentCommands {
     return agentSnapshot(this.engine, tenantId, agentId);
   }
 
-  /** A supervisor sets an agent's state (强制置闲/置忙/签出): the same steps as POST /agents/:id/force-state. */
-  async forceState(tenantId: string, agentId: string, state: 'ready' | 'not_ready' | 'logged_out', reason?: string): Promise<AgentSnapshot> {
-    const before = await agentSnapshot(this.engine, tenantId, agentId);
-    if (before.state === 'logged_out') {
-      // a signed-out agent of this center reads like one of another center: make sure the id is ours
-      const [u] = await this.db.select({ id: users.id }).from(users).where(tenantScope(users.tenantId, tenantId, eq(users.id, agentId)));
-      if (!u) throw new WsCommandError('agent_not_found', 'agentId');
-      if (state !== 'logged_out') throw refusalFor('logged_out');
+  /** A supervisor sets an agent's state (强制置闲/置忙/签出): the same command as POST /agents/:id/force-state. */
+  async forceState(tenantId: string, agentId: string, state: ForcedState, reason?: string): Promise<AgentSnapshot> {
+    try {
+      return await forceAgentState(this.db, this.engine, tenantId, agentId, state, reason);
+    } catch (err) {
+      if (err instanceof ForceStateRefused) throw err.kind === 'not_found' ? new WsCommandError('agent_not_found', 'agentId') : refusalFor(err.kind);
+      throw err;
     }
-    const kind =
-      state === 'ready'
-        ? await this.engine.setReady(agentId)
-        : state === 'not_ready'
-          ? await this.engine.setNotReady(agentId, reason ?? '忙碌')
-          : await this.engine.logout(agentId, true);
-    if (kind !== 'ok' && kind !== 'pending') throw refusalFor(kind);
-    return agentSnapshot(this.engine, tenantId, agentId);
   }
 }
