@@ -21,6 +21,7 @@ import type {
   QueuePosition,
   ScreenPop,
   SkillGroupConfig,
+  RoutingRebuild,
 } from './types.js';
 import type { QueueEventRow, AgentStateLogRow, QueueEventType } from '../db/schema/index.js';
 import type { AgentState, AgentTransition } from '../agents/states.js';
@@ -56,6 +57,12 @@ export interface AcdEngineOptions {
   loadPreviousAgents?: (tenantId: string, windowMs: number) => Promise<PreviousAgentRecord[]>;
   /** overflow from group to group at most this many times per call (default 3) */
   maxOverflowHops?: number;
+  /** the skill groups from PostgreSQL, to rebuild routing after Redis lost it */
+  loadGroups?: () => Promise<SkillGroupConfig[]>;
+  /** an agent's endpoint from PostgreSQL when this node did not see the sign-in (rebuild after Redis lost it) */
+  loadEndpoint?: (tenantId: string, agentId: string) => Promise<AgentEndpoint | null>;
+  /** how often to check that Redis still holds the routing state (ms, default 2000; 0 = only on reconnect) */
+  routingCheckMs?: number;
 }
 
 interface Deferred {
@@ -64,6 +71,7 @@ interface Deferred {
 }
 
 interface LiveOffer {
+  m: Match;
   ac: AbortController;
   guard: NodeJS.Timeout;
   settled: boolean;
@@ -82,6 +90,21 @@ interface CallMeta {
   vip: boolean;
   priority: number;
   hops: number;
+  arrivalMs: number;
+  screenPop: ScreenPop;
+  /** set once answered: the call is talking to this agent until callEnded */
+  agentId?: string;
+}
+
+/** What every node knows of every signed-in agent (from the transitions on the bus), to rebuild Redis from. */
+interface AgentMirror {
+  tenantId: string;
+  state: AgentState;
+  reason: string;
+  since: number;
+  endpoint?: AgentEndpoint;
+  extension?: string;
+  wrapUntil?: number;
 }
 
 export interface AdoptedCall {
@@ -137,6 +160,10 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   private readonly pendingQueueChanges = new Map<string, { tenantId: string; groupId: string }>();
   private queueChangeTimer: NodeJS.Timeout | null = null;
   private readonly onMessage = (channel: string, message: string) => this.handleMessage(channel, message);
+  private readonly agentMirror = new Map<string, AgentMirror>();
+  private rebuilding: Promise<RoutingRebuild | null> | null = null;
+  private routingCheck: NodeJS.Timeout | null = null;
+  private readonly onRedisReady = () => void this.checkRoutingState();
 
   constructor(private readonly opts: AcdEngineOptions) {
     super();
@@ -165,13 +192,126 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     const adopted = await this.adopt();
     const wraps = await this.redis.zrange(this.store.key('wrap'), '0', '-1', 'WITHSCORES');
     for (let i = 0; i < wraps.length; i += 2) this.scheduleWrap(wraps[i]!, Number(wraps[i + 1]));
+    await this.mirrorSignedInAgents();
+    await this.redis.set(this.aliveKey, String(Date.now()));
+    this.redis.on('ready', this.onRedisReady);
+    const every = this.opts.routingCheckMs ?? 2000;
+    if (every > 0) {
+      this.routingCheck = setInterval(() => void this.checkRoutingState(), every);
+      this.routingCheck.unref?.();
+    }
     return adopted;
+  }
+
+  // ---------------------------------------------------------------------------------------------- Redis lost its data
+
+  /** Set at start; a Redis that comes back without it lost the routing state (no persistence, or flushed). */
+  private get aliveKey(): string {
+    return this.store.key('alive');
+  }
+
+  /** Seed the agent mirror from Redis at start (agents signed in before this node started). */
+  private async mirrorSignedInAgents(): Promise<void> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', this.store.key('ten', '*', 'agents'), 'COUNT', 500);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+    for (const k of keys) {
+      const tenantId = k.slice(this.store.key('ten', '').length).replace(/:agents$/, '');
+      for (const s of await this.signedInAgents(tenantId)) {
+        this.agentMirror.set(s.agentId, {
+          tenantId: s.tenantId, state: s.state, reason: s.reason, since: s.since ?? Date.now(),
+          ...(s.endpoint ? { endpoint: s.endpoint } : {}),
+        });
+      }
+    }
+  }
+
+  /** Redis is reachable: if it lost the routing state, put it back. Errors (Redis down again) wait for the next check. */
+  async checkRoutingState(): Promise<RoutingRebuild | null> {
+    if (!this.started) return null;
+    if (this.rebuilding) return this.rebuilding;
+    this.rebuilding = (async () => {
+      try {
+        if ((await this.redis.exists(this.aliveKey)) === 1) return null;
+        return await this.rebuildRouting();
+      } catch (err) {
+        this.log?.warn({ err }, 'routing state check failed (Redis unavailable?)');
+        return null;
+      } finally {
+        this.rebuilding = null;
+      }
+    })();
+    return this.rebuilding;
+  }
+
+  /**
+   * Rebuild the routing state after Redis lost it: skill groups from PostgreSQL, signed-in agents as every node saw
+   * them on the bus (endpoint from PostgreSQL if this node missed the sign-in), this node's own callers from its
+   * memory (waiting ones enqueued again with their arrival time, so they keep their place; offers in progress and
+   * talking calls put back as they are, so nobody is offered twice). Every node does it for its own callers;
+   * groups and agents are only written where missing, so concurrent rebuilds agree.
+   */
+  private async rebuildRouting(): Promise<RoutingRebuild> {
+    const t0 = Date.now();
+    this.log?.warn('Redis lost the routing state: rebuilding from PostgreSQL and this node\'s calls');
+    await this.store.load();
+    const groups = this.opts.loadGroups ? await this.opts.loadGroups() : [...this.groups.values()];
+    // pipelined in slices: a shared PostgreSQL may hold many centers' groups
+    for (let i = 0; i < groups.length; i += 64) await Promise.all(groups.slice(i, i + 64).map((g) => this.applyGroup(g)));
+    let agents = 0;
+    for (const [agentId, a] of this.agentMirror) {
+      if (a.state === 'logged_out') continue;
+      const endpoint = a.endpoint ?? (await this.opts.loadEndpoint?.(a.tenantId, agentId)) ?? null;
+      const ext = a.extension ?? (endpoint?.type === 'sip' ? endpoint.address : '');
+      const r = await this.store.run('restoreAgent', Date.now(), [
+        agentId, a.tenantId, endpoint?.type ?? 'sip', endpoint?.address ?? '', endpoint?.confirmKey ?? '', endpoint?.gateway ?? '', ext,
+        a.state, a.reason, a.since, a.wrapUntil ?? Date.now(),
+      ]);
+      if (r.kind === 'ok') agents++;
+      if (a.state === 'wrap_up') this.scheduleWrap(agentId, a.wrapUntil ?? Date.now());
+    }
+    const counts = { waiting: 0, offering: 0, talking: 0 };
+    for (const [callUuid, m] of this.meta) {
+      const live = this.offers.get(callUuid);
+      const base = [callUuid, m.tenantId, m.groupId, m.priority, m.arrivalMs, this.nodeId, m.callerNumber, JSON.stringify(m.screenPop), m.vip ? 1 : 0];
+      if (live && !live.settled) {
+        const r = await this.store.run('restoreCall', Date.now(), [...base, 'offering', live.m.agents.map((x) => x.agentId).join(','), '']);
+        if (r.kind === 'ok') counts.offering++;
+      } else if (m.agentId && !this.waiters.has(callUuid)) {
+        const r = await this.store.run('restoreCall', Date.now(), [...base, 'talking', '', m.agentId]);
+        if (r.kind === 'ok') counts.talking++;
+      } else if (this.waiters.has(callUuid)) {
+        // same arguments as the original enqueue, without the length check: the caller already had a place
+        const args = [callUuid, m.tenantId, m.groupId, m.priority, m.arrivalMs, this.nodeId, m.callerNumber, JSON.stringify(m.screenPop), '', m.vip ? 1 : 0, 0];
+        let r = await this.store.run('enqueue', Date.now(), args);
+        if (r.kind === 'rebuild_prev') {
+          await this.rebuildPreviousAgents(m.tenantId);
+          r = await this.store.run('enqueue', Date.now(), args);
+        }
+        this.process(r);
+        if (r.kind === 'waiting_for_agent') this.schedulePrefTimeout(callUuid, Number(r.extra[2]));
+        if (r.kind !== 'duplicate' && r.kind !== 'no_group') counts.waiting++;
+        this.queueChanged({ tenantId: m.tenantId, groupId: m.groupId });
+      }
+    }
+    await this.redis.set(this.aliveKey, String(Date.now()));
+    const result: RoutingRebuild = { ms: Date.now() - t0, groups: groups.length, agents, ...counts };
+    this.log?.warn(result, 'routing state rebuilt');
+    this.emit('routingRebuilt', result);
+    return result;
   }
 
   /** Stop timers and listening. Waiting callers stay in Redis for the next start (or another node) to adopt. */
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.redis.off('ready', this.onRedisReady);
+    if (this.routingCheck) clearInterval(this.routingCheck);
+    this.routingCheck = null;
     this.sub.off('message', this.onMessage);
     await this.sub.unsubscribe(this.nodeChannel, this.busChannel).catch(() => {});
     for (const t of this.callTimers.values()) {
@@ -273,6 +413,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       vip: !!req.vip,
       priority: req.priority ?? 0,
       hops,
+      arrivalMs: arrival,
+      screenPop: pop,
     });
     if (!this.waiters.has(req.callUuid)) this.waiters.set(req.callUuid, deferred());
     this.process(r);
@@ -380,6 +522,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       agentId, tenantId, endpoint.type, endpoint.address, endpoint.confirmKey ?? '', endpoint.gateway ?? '', ext, '',
     ]);
     this.process(r);
+    const mirrored = this.agentMirror.get(agentId);
+    if (mirrored) {
+      mirrored.endpoint = endpoint;
+      mirrored.extension = ext;
+    }
   }
 
   /** ready: 'ok' | 'pending' (asked during a call: cancels a pending not-ready) | 'logged_out' | 'phone_offline' */
@@ -434,7 +581,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       const tenantId = await this.redis.hget(this.store.key('agt', agentId), 't');
       if (tenantId) this.event('complete', { tenantId, callUuid, agentId, at: Date.now(), talkMs });
     }
-    if (r.kind === 'wrap_up') this.scheduleWrap(agentId, Number(r.extra[0]));
+    if (r.kind === 'wrap_up') {
+      const mirrored = this.agentMirror.get(agentId);
+      if (mirrored) mirrored.wrapUntil = Number(r.extra[0]);
+      this.scheduleWrap(agentId, Number(r.extra[0]));
+    }
   }
 
   /** The agent ends wrap-up early ("完成话后处理"). */
@@ -449,6 +600,34 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   /** Record a transfer for the KPIs (the call layer performs it). */
   recordTransfer(e: { tenantId: string; callUuid: string; groupId?: string; agentId?: string; to: string }): void {
     this.event('transfer', { tenantId: e.tenantId, callUuid: e.callUuid, groupId: e.groupId, agentId: e.agentId, at: Date.now(), detail: { to: e.to } });
+  }
+
+  /** The agent's phone is ringing for this offer (the switch reported progress on the agent leg): reserved → ringing. */
+  async agentRinging(agentId: string, callUuid: string): Promise<string> {
+    const r = await this.store.run('ringing', Date.now(), [agentId, callUuid]);
+    this.process(r);
+    return r.kind;
+  }
+
+  /**
+   * 代答: agentId picked the call up while the ACD offered it (or it waited). The offer is withdrawn (its agent
+   * back to ready, no miss), the picker is talking in the routing state, the answer is logged for agentId.
+   */
+  async callPickedUp(callUuid: string, agentId: string): Promise<string> {
+    const r = await this.store.run('pickedUp', Date.now(), [callUuid, agentId]);
+    this.process(r);
+    if (r.kind !== 'ok') return r.kind;
+    const [, groupId, waitMs, tenantId, caller, owner] = r.extra as [string, string, string, string, string, string];
+    const o: CallOutcome = { outcome: 'answered', agentId, waitMs: Number(waitMs) };
+    if (owner && owner !== this.nodeId) {
+      void this.redis.publish(this.channelOf(owner), JSON.stringify({ t: 'picked', callUuid, tenantId, po: o })).catch(() => {});
+    } else {
+      this.withdrawOffer(callUuid);
+      this.finishCall(callUuid, tenantId, o, true);
+    }
+    this.event('answer', { tenantId, callUuid, groupId, agentId, callerNumber: caller, at: Date.now(), waitMs: Number(waitMs), detail: { pickup: true } });
+    this.queueChanged({ tenantId, groupId });
+    return r.kind;
   }
 
   /** Every signed-in agent of a center with their live state (seed 002 (7)). */
@@ -546,6 +725,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   private runOffer(m: Match): void {
     const ac = new AbortController();
     const live: LiveOffer = {
+      m,
       ac,
       settled: false,
       guard: setTimeout(() => {
@@ -607,6 +787,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
         return;
       }
       const waitMs = Number(r.extra[1]);
+      const meta = this.meta.get(m.callUuid);
+      if (meta) meta.agentId = res.agentId;
       this.event('answer', { tenantId: m.tenantId, callUuid: m.callUuid, groupId: m.groupId, agentId: res.agentId, callerNumber: m.callerNumber, at: now, waitMs });
       this.finishCall(m.callUuid, m.tenantId, { outcome: 'answered', agentId: res.agentId, waitMs }, true);
       this.queueChanged({ tenantId: m.tenantId, groupId: m.groupId });
@@ -627,6 +809,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
 
   private onTransitions(trs: AgentTransition[], local: boolean): void {
     for (const tr of trs) {
+      if (tr.to === 'logged_out') this.agentMirror.delete(tr.agentId);
+      else {
+        const prev = this.agentMirror.get(tr.agentId);
+        this.agentMirror.set(tr.agentId, { ...prev, tenantId: tr.tenantId || prev?.tenantId || '', state: tr.to, reason: tr.reason, since: tr.at });
+      }
       if (local && tr.fromSince !== null && tr.tenantId && this.opts.stateLog) {
         this.opts.stateLog.push({
           tenantId: tr.tenantId,
@@ -644,7 +831,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   }
 
   private handleMessage(channel: string, message: string): void {
-    let msg: { t: string; callUuid?: string; tenantId?: string; waitMs?: number; m?: Match; tr?: AgentTransition[]; id?: string; from?: string; o?: OfferEvent; q?: { tenantId: string; groupId: string }[] };
+    let msg: { t: string; po?: CallOutcome; callUuid?: string; tenantId?: string; waitMs?: number; m?: Match; tr?: AgentTransition[]; id?: string; from?: string; o?: OfferEvent; q?: { tenantId: string; groupId: string }[] };
     try {
       msg = JSON.parse(message);
     } catch {
@@ -652,6 +839,9 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     }
     if (channel === this.nodeChannel && msg.t === 'offer' && msg.m) {
       this.runOffer(msg.m);
+    } else if (channel === this.nodeChannel && msg.t === 'picked' && msg.callUuid && msg.po) {
+      this.withdrawOffer(msg.callUuid);
+      this.finishCall(msg.callUuid, msg.tenantId ?? '', msg.po, true);
     } else if (channel === this.nodeChannel && msg.t === 'gone' && msg.callUuid) {
       this.withdrawOffer(msg.callUuid);
       this.finishCall(msg.callUuid, msg.tenantId ?? '', { outcome: 'abandoned', waitMs: msg.waitMs ?? 0 });
@@ -702,6 +892,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
 
   private async followWrap(agentId: string): Promise<void> {
     const wu = await this.redis.hget(this.store.key('agt', agentId), 'wu').catch(() => null);
+    const mirrored = this.agentMirror.get(agentId);
+    if (wu && mirrored) mirrored.wrapUntil = Number(wu);
     if (wu && this.started) this.scheduleWrap(agentId, Number(wu));
   }
 

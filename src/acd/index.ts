@@ -5,7 +5,7 @@ import type { AppContext } from '../app-context.js';
 import { AcdEngine, type AcdEngineOptions } from './engine.js';
 import { createQueueEventWriter, previousAgentLoader } from './queue-events.js';
 import { createAgentStateLogWriter } from '../agents/state-log.js';
-import { listAllGroups, groupRefResolver } from './groups.js';
+import { listAllGroups, groupRefResolver, resolveEndpoint } from './groups.js';
 import { acdRoutes } from './routes.js';
 import { agentRoutes } from '../agents/routes.js';
 import { createQueueHandler, type QueueTaskOptions } from './queue-task.js';
@@ -47,6 +47,8 @@ export async function startAcd(
   void queueEvents.drainSpill().catch(() => {});
   void stateLog.drainSpill().catch(() => {});
   const subscriber = new Redis(ctx.env.REDIS_URL, { lazyConnect: false });
+  // while Redis is away ioredis reconnects on its own; without a listener each failed attempt is an unhandled error
+  subscriber.on('error', (err) => log.debug({ err }, 'acd subscriber connection error'));
   const engine = new AcdEngine({
     redis: ctx.redis,
     subscriber,
@@ -57,6 +59,9 @@ export async function startAcd(
     queueEvents,
     stateLog,
     loadPreviousAgents: previousAgentLoader(ctx.pool),
+    // after Redis lost its data (restart without persistence), routing is rebuilt from these and the node's calls
+    loadGroups: () => listAllGroups(ctx.db),
+    loadEndpoint: (tenantId, agentId) => resolveEndpoint(ctx.db, tenantId, agentId),
     ...(opts.missesBeforeNotReady !== undefined ? { missesBeforeNotReady: opts.missesBeforeNotReady } : {}),
     ...(opts.offerGuardMs !== undefined ? { offerGuardMs: opts.offerGuardMs } : {}),
   });

@@ -467,6 +467,46 @@ releaseOffered(callId, a)
 return result('ok', {v[7], tostring(NOW - tonumber(v[6]))})
 `;
 
+/** The agent's phone rings for the offer (CHANNEL_PROGRESS on the agent leg): reserved → ringing. ARGV: ... | agent callId */
+const RINGING = String.raw`
+local a, callId = ARGV[5], ARGV[6]
+local v = redis.call('HMGET', K('agt', a), 'st', 'call')
+if v[1] ~= 'reserved' or v[2] ~= callId then return result('stale') end
+setState(a, 'ringing', '')
+return result('ok')
+`;
+
+/**
+ * 代答: another agent picked the call up (intercept) while it was offered or waiting. The agents being offered it
+ * are freed without a miss; the picker is talking on it (so nothing else is offered to them).
+ * ARGV: ... | callId picker
+ */
+const PICKED_UP = String.raw`
+local callId, b = ARGV[5], ARGV[6]
+local ck = K('call', callId)
+local v = redis.call('HMGET', ck, 'st', 'g', 'pa', 'arr', 't', 'caller', 'node')
+if not v[1] then return result('unknown') end
+if v[1] == 'talking' then return result('talking') end
+redis.call('ZREM', K('grp', v[2], 'q'), callId)
+if v[3] and v[3] ~= '' then redis.call('ZREM', K('agt', v[3], 'pref'), callId) end
+redis.call('SREM', K('orphans'), callId)
+if v[1] == 'offering' then releaseOffered(callId, b) end
+redis.call('HSET', ck, 'st', 'talking', 'ag', b)
+redis.call('SREM', K('node', v[7], 'calls'), callId)
+local bk = K('agt', b)
+local bv = redis.call('HMGET', bk, 'st', 'call')
+if bv[1] == 'ready' or bv[1] == 'not_ready' or bv[1] == 'wrap_up' or bv[2] == callId then
+  removeFromReady(b)
+  redis.call('ZREM', K('wrap'), b)
+  redis.call('HDEL', bk, 'wu')
+  if redis.call('HGET', bk, 'day') ~= ARGV[4] then redis.call('HSET', bk, 'day', ARGV[4], 'calls', 0) end
+  redis.call('HINCRBY', bk, 'calls', 1)
+  redis.call('HSET', bk, 'call', callId, 'miss', 0)
+  setState(b, 'talking', '')
+end
+return result('ok', {v[1], v[2], tostring(NOW - tonumber(v[4])), v[5], v[6], v[7] or ''})
+`;
+
 /** ARGV: ... | agent callId wrapMs(-1 = the group's) talkMs */
 const CALL_ENDED = String.raw`
 local a, callId, wrap, talk = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -701,6 +741,61 @@ end
 return result('ok', {a})
 `;
 
+/**
+ * Redis lost the routing state (restart without persistence, flush): put one signed-in agent back as the CTI
+ * remembers them. Idempotent across nodes: an agent already present is left alone.
+ * ARGV: ... | agent tenant ep addr ck gw ext state reason since wrapUntil
+ */
+const RESTORE_AGENT = String.raw`
+local a, tenant, st = ARGV[5], ARGV[6], ARGV[12]
+local ak = K('agt', a)
+if redis.call('HGET', ak, 'st') then return result('exists') end
+redis.call('HSET', ak, 't', tenant, 'ep', ARGV[7], 'addr', ARGV[8], 'ck', ARGV[9], 'gw', ARGV[10], 'ext', ARGV[11],
+  'st', st, 'rs', ARGV[13], 'since', ARGV[14], 'miss', 0)
+if ARGV[11] ~= '' then redis.call('HSET', K('ext', tenant), ARGV[11], a) end
+redis.call('SADD', K('ten', tenant, 'agents'), a)
+if st == 'ready' then
+  redis.call('HSET', ak, 'rdy', ARGV[14])
+  addToReady(a)
+elseif st == 'wrap_up' then
+  local wu = tonumber(ARGV[15]) or NOW
+  redis.call('HSET', ak, 'wu', wu)
+  redis.call('ZADD', K('wrap'), wu, a)
+end
+return result('ok')
+`;
+
+/**
+ * Redis lost the routing state: put back a call that is being offered or is talking (a waiting caller is simply
+ * enqueued again with its arrival time). The agents' hashes get the call back so answer/end find it.
+ * ARGV: ... | callId tenant group prio arrival node caller pop vip state offeredAgents(csv) talkingAgent
+ */
+const RESTORE_CALL = String.raw`
+local callId, tenant, g, st = ARGV[5], ARGV[6], ARGV[7], ARGV[14]
+local ck = K('call', callId)
+if redis.call('EXISTS', ck) == 1 then return result('exists') end
+local gv = redis.call('HMGET', K('grp', g), 'prio', 'aging', 'vip', 't')
+if not gv[4] then return result('no_group') end
+local prio = tonumber(ARGV[8]) + (tonumber(gv[1]) or 0)
+if ARGV[13] == '1' then prio = prio + (tonumber(gv[3]) or 0) end
+local arr = tonumber(ARGV[9])
+redis.call('HSET', ck, 't', tenant, 'g', g, 'p', prio, 'arr', arr, 'sc', callScore(prio, arr, tonumber(gv[2]) or 0),
+  'node', ARGV[10], 'st', st, 'caller', ARGV[11], 'pop', ARGV[12], 'pa', '', 'off', ARGV[15])
+local agents = {}
+if st == 'offering' then
+  redis.call('HSET', ck, 'offAt', NOW)
+  redis.call('SADD', K('node', ARGV[10], 'calls'), callId)
+  agents = split(ARGV[15])
+elseif st == 'talking' then
+  redis.call('HSET', ck, 'ag', ARGV[16])
+  agents = {ARGV[16]}
+end
+for _, a in ipairs(agents) do
+  if redis.call('EXISTS', K('agt', a)) == 1 then redis.call('HSET', K('agt', a), 'call', callId) end
+end
+return result('ok')
+`;
+
 export const SCRIPTS = {
   enqueue: ENQUEUE,
   prefTimeout: PREF_TIMEOUT,
@@ -710,6 +805,8 @@ export const SCRIPTS = {
   logout: LOGOUT,
   offerFailed: OFFER_FAILED,
   answered: ANSWERED,
+  ringing: RINGING,
+  pickedUp: PICKED_UP,
   callEnded: CALL_ENDED,
   wrapDone: WRAP_DONE,
   abandon: ABANDON,
@@ -720,6 +817,8 @@ export const SCRIPTS = {
   setGroup: SET_GROUP,
   deleteGroup: DELETE_GROUP,
   phone: PHONE,
+  restoreAgent: RESTORE_AGENT,
+  restoreCall: RESTORE_CALL,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

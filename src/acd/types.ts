@@ -158,7 +158,19 @@ export interface AcdEngineEvents {
   callOutcome: [{ callUuid: string; tenantId: string } & CallOutcome];
   /** a group's queue or ready agents changed (the WebSocket layer refreshes its stats); from other nodes coalesced per 100 ms */
   queueChanged: [{ tenantId: string; groupId: string }];
+  /** Redis had lost the routing state (restart without persistence, flush) and this node put it back */
+  routingRebuilt: [RoutingRebuild];
   error: [Error];
+}
+
+export interface RoutingRebuild {
+  ms: number;
+  groups: number;
+  agents: number;
+  /** this node's callers put back: waiting (enqueued again), being offered, talking */
+  waiting: number;
+  offering: number;
+  talking: number;
 }
 
 export type { AgentState };
