@@ -21,7 +21,7 @@ import { eslMetrics, metrics } from './http/metrics.js';
 import type { HealthSource } from './http/health.js';
 import { Lifecycle, lifecycle as processLifecycle } from './lifecycle.js';
 import { InboundPipeline, CallClaims } from './inbound/index.js';
-import { CallControl, callControlRoutes } from './control/index.js';
+import { CallControl, CallControlError, AgentLegs, callControlRoutes } from './control/index.js';
 import { wsRoutes, CallerDirectory, queueScreenPop, callerIsVip, type AgentCallControl } from './ws/index.js';
 import { WsCommandError } from './ws/protocol.js';
 import { and, eq } from 'drizzle-orm';
@@ -186,7 +186,10 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     onClose('ivr', () => ivr.stop());
 
     // --- call control (hold, transfer, consult, three-way, monitor, pickup, click-to-call) for REST and the WebSocket
+    // every agent leg (hotline_agent=<id>) from the event stream: soft answer, and reserved → ringing
+    const agentLegs = new AgentLegs(cluster);
     const control = new CallControl({
+      agentLegs,
       esl: cluster,
       tracker,
       log,
@@ -204,21 +207,34 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
       const path = tracker.get(uuid)?.ivrPath;
       return path && path.length > 0 ? [...path] : undefined;
     };
-    // the agent desktop's soft phone over the WebSocket
+    // the agent desktop's soft phone over the WebSocket: the same CallControl commands as REST /calls/answer, /calls/hangup
+    const asAgent = (tenantId: string, agentId: string) => ({ userId: agentId, tenantId, role: 'agent' as const });
     const softPhone: AgentCallControl = {
-      // making a ringing desk phone answer needs the phone's cooperation (auto-answer header / SIP NOTIFY talk)
-      answer: async () => {
-        throw new WsCommandError('not_supported');
+      answer: async ({ tenantId, agentId, callUuid }) => {
+        await control.answer(asAgent(tenantId, agentId), callUuid).catch((err: unknown) => {
+          if (err instanceof CallControlError && err.code === 'nothing_to_answer') throw new WsCommandError('no_call', undefined, err.message);
+          if (err instanceof CallControlError && err.code === 'not_supported') throw new WsCommandError('not_supported');
+          throw err;
+        });
       },
-      // agent legs carry hotline_agent=<id> (EslOfferExecutor), so every switch can find them whichever node owns the call
-      hangup: async ({ agentId }) => {
-        await Promise.all(cluster.nodes.filter((n) => n.isConnected).map((n) => n.bgapi(`hupall NORMAL_CLEARING hotline_agent ${agentId}`).catch(() => '')));
+      hangup: async ({ tenantId, agentId }) => void (await control.hangup(asAgent(tenantId, agentId))),
+      onCallState: (listener) => {
+        control.on('callState', listener);
+        return () => void control.off('callState', listener);
       },
       onScreenPop: (listener) => {
         control.on('screenPop', listener);
         return () => void control.off('screenPop', listener);
       },
     };
+    // the agent's phone rings for an ACD offer: reserved → ringing (idempotent: every node sees the event)
+    agentLegs.on('ringing', (leg) => {
+      if (leg.queueCall) acd.engine.agentRinging(leg.agentId, leg.queueCall).catch((err: unknown) => log.warn({ err, agent: leg.agentId }, 'agent ringing not recorded'));
+    });
+    // 代答 of a call the ACD is offering: withdraw the offer (the colleague's phone stops, no miss), the picker talks
+    control.on('pickedUp', ({ callUuid, agentId }) => {
+      acd.engine.callPickedUp(callUuid, agentId).catch((err: unknown) => log.warn({ err, call: callUuid }, 'ACD pickup not recorded'));
+    });
 
     // live calls gauge: cheap, from the tracker's own events
     const liveGauge = () => metrics.liveCalls.set({ node: nodeId }, tracker.size);
@@ -231,7 +247,11 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     pipeline.start(ivr);
     onClose('inbound', () => pipeline!.stop());
     control.start();
-    onClose('control', () => control.stop());
+    agentLegs.start();
+    onClose('control', () => {
+      control.stop();
+      agentLegs.stop();
+    });
     cluster.start();
     await cluster.waitConnected(Math.max(5000, env.ESL_COMMAND_TIMEOUT_MS));
 

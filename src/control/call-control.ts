@@ -13,6 +13,7 @@ import type { UserRole } from '../db/schema/core.js';
 import type { AgentEndpoint, EnqueueRequest, EnqueueResult, ScreenPop } from '../acd/types.js';
 import { CallControlError } from './errors.js';
 import { DEFAULT_DIAL_RULES, normaliseNumber, type DialRules } from './dial-rules.js';
+import type { AgentLegs } from './agent-legs.js';
 
 /** Who issues a command (from the HTTP session or the agent WebSocket). */
 export interface Actor {
@@ -79,6 +80,8 @@ export interface CallControlOptions {
   /** per command */
   commandTimeoutMs?: number;
   onCommand?: (t: CommandTiming) => void;
+  /** the agents' legs from the event stream (soft answer finds the ringing leg here) */
+  agentLegs?: AgentLegs;
 }
 
 export type TransferTarget =
@@ -103,6 +106,8 @@ export interface CallControlEvents {
   screenPop: [{ agentId: string; callUuid: string; tenantId: string; data: ScreenPop }];
   /** an agent picked up a call: the ACD must drop its offer for it (the integration withdraws it) */
   pickedUp: [{ callUuid: string; tenantId: string; agentId: string; legUuid: string }];
+  /** the agent's view of their call changed here (hold/retrieve): the WebSocket pushes call.state */
+  callState: [{ tenantId: string; agentId: string; callUuid: string; state: 'held' | 'talking' }];
   /** a leg left a three-way call */
   conferenceLeft: [{ callUuid: string; legUuid: string; role: string; at: number }];
 }
@@ -214,7 +219,9 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     }
   }
 
-  private async dialStringOfAgent(agentId: string, tenantId: string, vars: string[]): Promise<string> {
+  private async dialStringOfAgent(agentId: string, tenantId: string, ringVars: string[]): Promise<string> {
+    // like the ACD's offers: the soft phone (answer/hang-up) finds the agent's legs by this variable on any node
+    const vars = [...ringVars, `hotline_agent=${agentId}`];
     const snap = await this.opts.acd?.agent(agentId);
     const ep = snap?.endpoint;
     if (ep?.type === 'mobile') return `{${vars.join(',')}}sofia/gateway/${ep.gateway ?? this.opts.gateway}/${ep.address}`;
@@ -247,6 +254,33 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     this.opts.acd.callEnded(agentId, s.uuid, talkMs).catch((err: unknown) => this.log.warn({ err }, 'acd callEnded failed'));
   }
 
+  // ------------------------------------------------------------ 0. soft phone: answer / hang up
+
+  /**
+   * 软接听: the agent's ringing desk phone is told to pick up by a BroadSoft remote-control NOTIFY (Event: talk),
+   * `uuid_phone_event <agent leg> talk` on the switch the leg lives on (mod_commands.c; mod_sofia.c sends the
+   * NOTIFY on SWITCH_MESSAGE_INDICATE_PHONE_EVENT). Polycom, Yealink and Grandstream phones answer on it.
+   */
+  async answer(actor: Actor, callUuid?: string): Promise<{ callUuid: string | null; legUuid: string }> {
+    const t0 = performance.now();
+    const legs = this.opts.agentLegs;
+    if (!legs) throw new CallControlError('not_supported', '未启用软接听');
+    const leg = legs.ringingLegOf(actor.userId, callUuid);
+    if (!leg) throw new CallControlError('nothing_to_answer', '没有振铃中的来电');
+    const node = this.opts.esl.byName(leg.node);
+    if (!node) throw new CallControlError('switch_refused', '交换机连接不可用');
+    await this.cmd(node, 'answer', `uuid_phone_event ${leg.uuid} talk`, t0);
+    return { callUuid: leg.queueCall ?? callUuid ?? null, legUuid: leg.uuid };
+  }
+
+  /** 软挂机: every leg of the agent (hotline_agent=<id>) on every switch, whichever node owns the call. */
+  async hangup(actor: Actor): Promise<{ agentId: string }> {
+    const t0 = performance.now();
+    const nodes = this.opts.esl.nodes.filter((n) => n.isConnected);
+    await Promise.all(nodes.map((n) => this.cmd(n, 'hangup', `hupall NORMAL_CLEARING hotline_agent ${actor.userId}`, t0).catch(() => '')));
+    return { agentId: actor.userId };
+  }
+
   // ------------------------------------------------------------ 1. hold / retrieve
 
   /** 保持: hold the agent's leg, so the switch plays hold music to the caller (trace 08). */
@@ -257,6 +291,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     const leg = this.agentLegOf(s);
     await this.cmd(this.nodeOf(s), 'hold', `uuid_hold ${leg.uuid}`, t0);
     s.transition('held', 'hold by agent');
+    if (leg.agentId) this.emit('callState', { tenantId: s.tenantId, agentId: leg.agentId, callUuid: s.uuid, state: 'held' });
     return { callUuid: s.uuid, state: s.state };
   }
 
@@ -269,6 +304,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     const leg = this.agentLegOf(s);
     await this.cmd(this.nodeOf(s), 'retrieve', `uuid_hold off ${leg.uuid}`, t0);
     s.transition('talking', 'retrieved by agent');
+    if (leg.agentId) this.emit('callState', { tenantId: s.tenantId, agentId: leg.agentId, callUuid: s.uuid, state: 'talking' });
     return { callUuid: s.uuid, state: s.state };
   }
 

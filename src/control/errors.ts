@@ -17,6 +17,7 @@ export type CallControlErrorCode =
   | 'switch_refused'
   | 'monitor_not_found'
   | 'nothing_to_pick_up'
+  | 'nothing_to_answer'
   | 'not_supported';
 
 const STATUS: Record<CallControlErrorCode, number> = {
@@ -37,6 +38,7 @@ const STATUS: Record<CallControlErrorCode, number> = {
   switch_refused: 502,
   monitor_not_found: 404,
   nothing_to_pick_up: 404,
+  nothing_to_answer: 409,
   not_supported: 501,
 };
 

@@ -13,6 +13,8 @@ export type {
   CallControlEvents,
 } from './call-control.js';
 export { CallControlError } from './errors.js';
+export { AgentLegs } from './agent-legs.js';
+export type { AgentLeg } from './agent-legs.js';
 export type { CallControlErrorCode } from './errors.js';
 export { normaliseNumber, compileForbidden, DEFAULT_DIAL_RULES } from './dial-rules.js';
 export type { DialRules, NormalisedNumber, NumberKind } from './dial-rules.js';

@@ -70,6 +70,12 @@ export const callControlRoutes =
           return { callUuid: s.uuid, data: control.attachedData(s.uuid) ?? {} };
         }),
     );
+    app.post<{ Body: { callUuid?: string } }>('/calls/answer', { onRequest: anyone, schema: { tags: ['call-control'], summary: '软接听（话机自动摘机）', body: body({}), response: { 200: okResult, ...errors } } }, (req) =>
+      run(() => control.answer(actorOf(req), req.body.callUuid)),
+    );
+    app.post<{ Body: { callUuid?: string } }>('/calls/hangup', { onRequest: anyone, schema: { tags: ['call-control'], summary: '软挂机', body: body({}), response: { 200: okResult, ...errors } } }, (req) =>
+      run(() => control.hangup(actorOf(req))),
+    );
     app.post<{ Body: { callUuid?: string } }>('/calls/hold', { onRequest: anyone, schema: { tags: ['call-control'], summary: '保持', body: body({}), response: { 200: okResult, ...errors } } }, (req) =>
       run(() => control.hold(actorOf(req), req.body.callUuid)),
     );

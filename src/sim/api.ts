@@ -122,6 +122,22 @@ export class ApiCommands {
         r('+OK\n');
       }, 20);
     });
+    // mod_commands.c uuid_phone_event_function: "<uuid> [talk|hold]" → SWITCH_MESSAGE_INDICATE_PHONE_EVENT;
+    // "+OK Success\n", or "-ERR Operation Failed\n" when the session is not found. mod_sofia.c (that message):
+    // the event is "hold" for "hold", else "talk"; on an inbound leg not yet answered it only logs an error (no
+    // NOTIFY, reply still +OK), otherwise it sends NOTIFY Event: <talk|hold> in the leg's dialog. What the phone
+    // does with it is the phone's business: the world's far end decides (SimPhone answers a ringing call on talk).
+    T.set('uuid_phone_event', (a, r) => {
+      const [u, arg] = a.split(/\s+/).filter(Boolean);
+      const ch = u ? this.ch(u) : undefined;
+      if (!ch || !ch.alive) return r('-ERR Operation Failed\n');
+      r('+OK Success\n');
+      const event = arg && arg.toLowerCase() === 'hold' ? 'hold' : 'talk';
+      if (ch.direction === 'inbound' && !ch.answered) return;
+      const far = ch.owner as { onPhoneEvent?: (c: typeof ch, e: 'talk' | 'hold') => void } | undefined;
+      // the NOTIFY reaches the phone after a SIP hop
+      later(() => far?.onPhoneEvent?.(ch, event), 20);
+    });
     T.set('uuid_pre_answer', (a, r) => {
       const ch = this.ch(a.split(/\s+/)[0]);
       if (!ch) return r('-ERROR\n');

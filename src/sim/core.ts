@@ -16,6 +16,8 @@ export interface FarEnd {
   onSwitchAnswer?(ch: Channel): void;
   /** what the party on this leg hears changed ('' = silence) */
   onHear?(ch: Channel, source: string): void;
+  /** the switch sent the phone a BroadSoft remote-control NOTIFY (uuid_phone_event: Event: talk | hold) */
+  onPhoneEvent?(ch: Channel, event: 'talk' | 'hold'): void;
 }
 
 export interface RunningApp {

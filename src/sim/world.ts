@@ -155,10 +155,18 @@ export type RingBehaviour =
 
 /** an incoming call at a phone / outside number */
 export class SimIncoming extends SimLeg {
-  constructor(world: World, label: string, readonly target: OutboundTarget, ctl: OutboundLeg) {
+  /** BroadSoft remote-control NOTIFYs this leg received (uuid_phone_event) */
+  readonly phoneEvents: Array<'talk' | 'hold'> = [];
+  constructor(world: World, label: string, readonly target: OutboundTarget, ctl: OutboundLeg, private readonly remoteControl = false) {
     super(world, label);
     this.outbound = ctl;
     this.ch = ctl.ch;
+  }
+  /** NOTIFY Event: talk answers a ringing call on phones that support remote control (Polycom, Yealink,
+   *  Grandstream); other endpoints (mobiles behind the carrier, phones with it off) ignore it. */
+  onPhoneEvent(_ch: Channel, event: 'talk' | 'hold'): void {
+    this.phoneEvents.push(event);
+    if (event === 'talk' && this.remoteControl && this.outbound && !this.outbound.answered && !this.ended) this.answer();
   }
   answer(): this {
     this.outbound?.answer();
@@ -175,6 +183,8 @@ export class SimIncoming extends SimLeg {
 /** something calls can be offered to: an agent's phone (user/N) or an outside number behind a gateway */
 export class SimEndpoint {
   behaviour: RingBehaviour = { kind: 'answer', afterMs: 1000 };
+  /** answers a ringing call on a NOTIFY Event: talk (uuid_phone_event); desk phones yes, outside numbers no */
+  remoteControl = false;
   readonly calls: SimIncoming[] = [];
   private waiters: Array<(c: SimIncoming) => void> = [];
   constructor(
@@ -214,7 +224,7 @@ export class SimEndpoint {
   /** internal: the switch offers a call */
   offered(ctl: OutboundLeg, target: OutboundTarget): SimIncoming {
     const core = this.world.core;
-    const inc = new SimIncoming(this.world, this.id, target, ctl);
+    const inc = new SimIncoming(this.world, this.id, target, ctl, this.remoteControl);
     ctl.ch.owner = inc;
     this.calls.push(inc);
     if (this.calls.length > 50) this.calls.splice(0, this.calls.length - 50);
@@ -231,6 +241,12 @@ export class SimEndpoint {
 export class SimPhone extends SimEndpoint {
   constructor(world: World, id: string, private readonly dir: Directory) {
     super(world, id);
+    this.remoteControl = true;
+  }
+  /** a phone with remote control (talk NOTIFY) switched off */
+  withoutRemoteControl(): this {
+    this.remoteControl = false;
+    return this;
   }
   get registered(): boolean {
     return this.dir.isRegistered(this.id);

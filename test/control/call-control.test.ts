@@ -349,7 +349,7 @@ describe('call control on the FreeSWITCH emulator', () => {
     expect(r.number).toBe('13800000002');
     const originate = lines().find((l) => l.includes(`origination_uuid=${r.agentLeg}`))!;
     expect(originate).toBe(
-      `bgapi originate {origination_uuid=${r.agentLeg},originate_timeout=30,ignore_early_media=true,origination_caller_id_number=12345}user/1001 '&bridge({origination_uuid=${r.callUuid},origination_caller_id_number=12345,originate_timeout=30}sofia/gateway/world/13800000002)'`,
+      `bgapi originate {origination_uuid=${r.agentLeg},originate_timeout=30,ignore_early_media=true,origination_caller_id_number=12345,hotline_agent=${A.userId}}user/1001 '&bridge({origination_uuid=${r.callUuid},origination_caller_id_number=12345,originate_timeout=30}sofia/gateway/world/13800000002)'`,
     );
     await until(() => ch(r.agentLeg)?.partner === r.callUuid, 3000, 'agent ↔ citizen');
     const session = cti.tracker.get(r.callUuid)!;
