@@ -1,0 +1,71 @@
+// 代答 of a call the ACD is offering, on the real composition and its emulated switch: agent A's phone rings for the
+// offer, colleague B picks the caller up. The ACD withdraws A's offer (A's phone stops, A ready without a miss), B is
+// talking in the routing state (no second offer to B), the queue events and the CDR say B answered.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { login } from '../http/fixture.js';
+import { prepareE2eTenant, startTestCti, until, hasHeard, sleep, agentReady, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
+
+let e: E2eTenant;
+let cti: StartedCti;
+
+beforeAll(async () => {
+  e = await prepareE2eTenant({ agentCount: 2 });
+  cti = await startTestCti(e);
+}, 30_000);
+
+afterAll(async () => {
+  await cti?.close();
+  await e?.close();
+});
+
+it('B picks up the call ringing at A: the offer is withdrawn, A ready (no miss), B talking, answer logged for B', async () => {
+  const emu = cti.emulator!;
+  const [a, b] = e.agents as [(typeof e.agents)[0], (typeof e.agents)[1]];
+  await agentReady(cti.app, a);
+  const bSession = await login(cti.app, b.loginId, b.password);
+  expect((await cti.app.inject({ method: 'POST', url: '/agents/me/sign-in', headers: bSession.bearer, payload: {} })).statusCode).toBe(200);
+  const phoneA = emu.world.phone(a.extension!).set({ kind: 'manual' });
+  emu.world.phone(b.extension!).set({ kind: 'answer', afterMs: 100 });
+
+  const caller = emu.world.dial({ from: '13800138111', to: '12345' });
+  await until(() => hasHeard(caller, 'main-menu.wav'), 10_000, 'main menu');
+  caller.press('1');
+  await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'ringing', 10_000, 'A ringing');
+  const ringingAtA = phoneA.current()!;
+
+  const res = await cti.app.inject({ method: 'POST', url: '/calls/pickup', headers: bSession.bearer, payload: { callUuid: caller.uuid } });
+  expect(res.statusCode).toBe(200);
+  const { legUuid } = res.json() as { legUuid: string };
+  const lines = emu.emulator.commands.map((c) => c.line);
+  expect(lines).toContainEqual(expect.stringContaining(`'&intercept(${caller.uuid})'`));
+  // the withdrawn offer: A's ringing leg is cancelled by the ACD (or picked off by the switch)
+  await until(() => ringingAtA.ended, 5000, 'A stops ringing');
+  expect(['ORIGINATOR_CANCEL', 'PICKED_OFF']).toContain(ringingAtA.endCause);
+  await until(() => emu.emulator.channel(caller.uuid!)?.partner === legUuid, 5000, 'caller bridged to B');
+
+  await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'ready', 5000, 'A ready again');
+  const snapA = await cti.acd.engine.agent(a.id);
+  expect(snapA).toMatchObject({ state: 'ready', misses: 0, callUuid: null });
+  expect(await cti.acd.engine.agent(b.id)).toMatchObject({ state: 'talking', callUuid: caller.uuid });
+  // the caller stays with B: the offer's late result (if any) must not re-bridge the caller to A
+  await sleep(500);
+  expect(emu.emulator.channel(caller.uuid!)?.partner).toBe(legUuid);
+  expect(phoneA.calls.filter((c) => !c.ended)).toHaveLength(0);
+
+  caller.hangup();
+  await until(async () => (await cti.acd.engine.agent(b.id))?.state !== 'talking', 5000, 'B leaves talking');
+  await until(async () => {
+    const r = await cti.ctx.pool.query<{ agent_id: string | null }>('select agent_id from cdrs where call_uuid = $1', [caller.uuid]);
+    return r.rows[0]?.agent_id === b.id;
+  }, 5000, 'CDR answered by B');
+  await until(async () => {
+    const r = await cti.ctx.pool.query<{ type: string; agent_id: string | null; detail: Record<string, unknown> | null }>(
+      'select type, agent_id, detail from queue_events where call_uuid = $1 order by at, id', [caller.uuid]);
+    const answers = r.rows.filter((x) => x.type === 'answer');
+    if (answers.length === 0) return false;
+    expect(answers).toEqual([expect.objectContaining({ agent_id: b.id, detail: expect.objectContaining({ pickup: true }) })]);
+    expect(r.rows.filter((x) => x.type === 'no_answer' || x.type === 'reject')).toEqual([]);
+    expect(r.rows.filter((x) => x.type === 'offer').map((x) => x.agent_id)).toEqual([a.id]);
+    return true;
+  }, 5000, 'queue events');
+});
