@@ -10,7 +10,8 @@ import type { CalendarService } from './service.js';
 
 const interval = { type: 'string', pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$' } as const;
 const intervals = { type: 'array', items: interval, maxItems: 8 } as const;
-const isoDate = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' } as const;
+// format: 'date' also refuses days that do not exist (2024-02-30), which PostgreSQL would reject with a 500
+const isoDate = { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', format: 'date' } as const;
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema };
 const dateParams = { type: 'object', properties: { date: isoDate }, required: ['date'], additionalProperties: false } as const;
 const weeklySchema = { type: 'object', properties: Object.fromEntries(WEEKDAYS.map((d) => [d, intervals])), additionalProperties: false } as const;
