@@ -131,6 +131,8 @@ export function blacklistRoutes(ctx: Pick<AppContext, 'db' | 'log'>, blacklist: 
           body: {
             type: 'object',
             properties: { reason: { type: 'string', minLength: 1, maxLength: 200 }, expiresAt: { type: ['string', 'null'], format: 'date-time' } },
+            // an empty patch has nothing to set (the update would throw)
+            minProperties: 1,
             additionalProperties: false,
           },
           response: { 200: entrySchema, ...errors },
