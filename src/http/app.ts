@@ -7,7 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { AppContext } from '../app-context.js';
-import { installErrorHandler } from './error-handler.js';
+import { frameworkErrorHandler, installErrorHandler } from './error-handler.js';
 import { HealthRegistry, postgresHealth, redisHealth, type HealthSource } from './health.js';
 import { metrics, metricsRegistry } from './metrics.js';
 import { freeswitchDirectoryRoutes } from './freeswitch-directory.js';
@@ -21,7 +21,15 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** add health sources at any time: `app.health.add({ name: 'esl:fs1', check })` */
     health: HealthRegistry;
+    /** every route as registered (method, url, websocket?), in order: the fuzz suite walks it so new routes are covered */
+    routeTable: RegisteredRoute[];
   }
+}
+
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  websocket: boolean;
 }
 
 export interface HttpAppOptions {
@@ -41,6 +49,7 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
     loggerInstance: ctx.log.child({ mod: 'http' }) as FastifyBaseLogger,
     // request.ip (login rate limit, audit) is the client's, not the proxy's, only for the proxies named here
     trustProxy: env.TRUST_PROXY,
+    frameworkErrors: frameworkErrorHandler,
     ajv: {
       // report unknown properties as a 400 naming them rather than silently dropping them
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
@@ -48,6 +57,13 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
   });
 
   installErrorHandler(app);
+  // first hook of all, so even the plugins' own routes (/docs) are listed
+  const routeTable: RegisteredRoute[] = [];
+  app.decorate('routeTable', routeTable);
+  app.addHook('onRoute', (route) => {
+    const websocket = (route as { websocket?: boolean }).websocket === true;
+    for (const method of ([] as string[]).concat(route.method)) routeTable.push({ method, url: route.url, websocket });
+  });
   const health = new HealthRegistry([postgresHealth(ctx.pool), redisHealth(ctx.redis), ...(opts.health ?? [])]);
   app.decorate('health', health);
 

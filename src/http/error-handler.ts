@@ -33,9 +33,25 @@ const STATUS_CODES: Record<number, [string, string]> = {
   406: ['not_acceptable', '不支持的响应格式'],
   408: ['request_timeout', '请求超时'],
   413: ['payload_too_large', '请求内容过大'],
+  414: ['uri_too_long', '请求地址过长'],
   415: ['unsupported_media_type', '不支持的内容类型'],
   429: ['too_many_requests', '请求过于频繁，请稍后再试'],
 };
+
+/**
+ * Fastify's `frameworkErrors`: errors its router raises before any route or error handler runs (a path with bad
+ * percent-encoding, a path parameter over maxParamLength), answered in the same shape instead of Fastify's own.
+ */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_BAD_URL') {
+    void reply.code(400).send(errorBody('bad_request', 'url is not a valid URL (bad percent-encoding)', 'url'));
+  } else if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.code(414).send(errorBody('uri_too_long', '请求地址过长'));
+  } else {
+    reply.log.error({ err: error }, 'framework error');
+    void reply.code(500).send(errorBody('internal_error', '服务器内部错误，请稍后再试'));
+  }
+}
 
 export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | HttpError | Error, request: FastifyRequest, reply: FastifyReply) => {
