@@ -304,6 +304,9 @@ export class InboundPipeline {
     if (state === 'ivr' || state === 'queued' || state === 'offering') {
       session.log.info({ state }, 'adopted call restarts its IVR flow at the entry');
       session.resetTasks();
+      // the dead process's last prompt or digit collection still runs on the channel; the switch would queue the
+      // flow's first prompt behind it (a menu waits for its whole key timeout: silence for the caller)
+      await this.command(session, `uuid_break ${session.uuid} all`);
       const admitted = await this.ivr!.handleNewCall(session);
       if (admitted.kind !== 'run') await session.media.hangup('NORMAL_CLEARING').catch(() => {});
     }
