@@ -40,11 +40,12 @@ function toTarget(t: { kind: string; agentId?: string; groupId?: string; number?
 }
 
 /** CallControlError → HttpError (stable code, Chinese message). */
-async function run<T>(fn: () => Promise<T>): Promise<T> {
+async function run<T>(fn: () => Promise<T>, badInputField?: string): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof CallControlError) throw new HttpError(err.httpStatus, err.code, err.message);
+    // a 400 names the request field it is about (the one error shape)
+    if (err instanceof CallControlError) throw new HttpError(err.httpStatus, err.code, err.message, err.httpStatus === 400 ? badInputField : undefined);
     throw err;
   }
 }
@@ -163,7 +164,7 @@ export const callControlRoutes =
           response: { 200: okResult, ...errors },
         },
       },
-      (req) => run(() => control.clickToCall(actorOf(req), req.body.number, { data: req.body.data })),
+      (req) => run(() => control.clickToCall(actorOf(req), req.body.number, { data: req.body.data }), 'number'),
     );
     app.post<{ Body: { callUuid?: string; reason: string; expiresInDays?: number } }>(
       '/calls/flag-malicious',
@@ -176,6 +177,6 @@ export const callControlRoutes =
           response: { 200: okResult, ...errors },
         },
       },
-      (req) => run(() => control.flagMalicious(actorOf(req), req.body.reason, req.body.callUuid, req.body.expiresInDays)),
+      (req) => run(() => control.flagMalicious(actorOf(req), req.body.reason, req.body.callUuid, req.body.expiresInDays), 'callUuid'),
     );
   };
