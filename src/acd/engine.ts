@@ -630,6 +630,16 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     return r.kind;
   }
 
+  /**
+   * A call handed to an agent by call control (blind transfer): 'reserve' (ready → reserved, atomically, or 'busy'),
+   * 'answered' (→ talking), 'failed' (→ ready / pending not-ready).
+   */
+  async transferAgent(agentId: string, callUuid: string, op: 'reserve' | 'answered' | 'failed'): Promise<string> {
+    const r = await this.store.run('transferAgent', Date.now(), [agentId, callUuid, op]);
+    this.process(r);
+    return r.kind;
+  }
+
   /** Every signed-in agent of a center with their live state (seed 002 (7)). */
   async signedInAgents(tenantId: string): Promise<AgentSnapshot[]> {
     const ids = await this.redis.smembers(this.store.key('ten', tenantId, 'agents'));

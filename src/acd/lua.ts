@@ -507,6 +507,34 @@ end
 return result('ok', {v[1], v[2], tostring(NOW - tonumber(v[4])), v[5], v[6], v[7] or ''})
 `;
 
+/**
+ * A call handed to an agent by call control (blind transfer): 'reserve' takes a ready agent off the ready lists
+ * atomically (so the ACD cannot offer them a call at the same moment), 'answered' makes them talking,
+ * 'failed' frees them. ARGV: ... | agent callId op
+ */
+const TRANSFER_AGENT = String.raw`
+local a, callId, op = ARGV[5], ARGV[6], ARGV[7]
+local ak = K('agt', a)
+local v = redis.call('HMGET', ak, 'st', 'call')
+if op == 'reserve' then
+  if v[1] ~= 'ready' then return result('busy', {v[1] or 'logged_out'}) end
+  removeFromReady(a)
+  redis.call('HSET', ak, 'call', callId)
+  setState(a, 'reserved', '')
+  return result('ok')
+end
+if v[2] ~= callId or (v[1] ~= 'reserved' and v[1] ~= 'ringing') then return result('stale') end
+if op == 'answered' then
+  if redis.call('HGET', ak, 'day') ~= ARGV[4] then redis.call('HSET', ak, 'day', ARGV[4], 'calls', 0) end
+  redis.call('HINCRBY', ak, 'calls', 1)
+  redis.call('HSET', ak, 'miss', 0)
+  setState(a, 'talking', '')
+  return result('ok')
+end
+becomeFree(a)
+return result('ok')
+`;
+
 /** ARGV: ... | agent callId wrapMs(-1 = the group's) talkMs */
 const CALL_ENDED = String.raw`
 local a, callId, wrap, talk = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -807,6 +835,7 @@ export const SCRIPTS = {
   answered: ANSWERED,
   ringing: RINGING,
   pickedUp: PICKED_UP,
+  transferAgent: TRANSFER_AGENT,
   callEnded: CALL_ENDED,
   wrapDone: WRAP_DONE,
   abandon: ABANDON,

@@ -10,7 +10,7 @@ export interface AgentLeg {
   agentId: string;
   /** the switch the leg lives on (EslNode.name) */
   node: string;
-  /** the queued call the ACD offers on this leg (hotline_queue_call), if it is an ACD offer */
+  /** the call this leg is for: hotline_queue_call (ACD offer) or hotline_call (a transfer by call control) */
   queueCall?: string;
   ringing: boolean;
   answered: boolean;
@@ -76,7 +76,7 @@ export class AgentLegs extends EventEmitter<AgentLegEvents> {
         if (!leg) {
           const agentId = ev.headers['variable_hotline_agent'];
           if (!agentId) return;
-          leg = { uuid, agentId, node: ev.node, queueCall: ev.headers['variable_hotline_queue_call'] || undefined, ringing: false, answered: false, createdAt: Date.now() };
+          leg = { uuid, agentId, node: ev.node, queueCall: ev.headers['variable_hotline_queue_call'] || ev.headers['variable_hotline_call'] || undefined, ringing: false, answered: false, createdAt: Date.now() };
           this.legs.set(uuid, leg);
           let set = this.byAgent.get(agentId);
           if (!set) this.byAgent.set(agentId, (set = new Set()));

@@ -28,6 +28,8 @@ export interface AcdForControl {
   recordTransfer(e: { tenantId: string; callUuid: string; groupId?: string; agentId?: string; to: string }): void;
   agent(agentId: string): Promise<{ state: string; tenantId: string; endpoint: AgentEndpoint | null; groups: string[] } | null>;
   callEnded(agentId: string, callUuid: string, talkMs: number, wrapUpMs?: number): Promise<void>;
+  /** a call handed to an agent: reserve (atomically, 'busy' if not ready) / answered / failed */
+  transferAgent?(agentId: string, callUuid: string, op: 'reserve' | 'answered' | 'failed'): Promise<string>;
 }
 
 /** The parts of BlacklistService call control uses. */
@@ -364,8 +366,14 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     let dial: string;
     let role: CallLeg['role'];
     if (target.kind === 'agent') {
-      await this.requireReadyAgent(target.agentId, s.tenantId);
-      dial = await this.dialStringOfAgent(target.agentId, s.tenantId, this.ringVars(legUuid, [`origination_caller_id_number=${s.callerNumber ?? ''}`]));
+      // reserved in the ACD before the phone rings: no queue call can be offered to them at the same moment
+      await this.reserveAgent(target.agentId, s.tenantId, s.uuid);
+      dial = await this.dialStringOfAgent(target.agentId, s.tenantId, this.ringVars(legUuid, [`origination_caller_id_number=${s.callerNumber ?? ''}`, `hotline_call=${s.uuid}`])).catch(
+        async (err: unknown) => {
+          await this.releaseAgent(target.agentId, s.uuid);
+          throw err;
+        },
+      );
       to = `agent:${target.agentId}`;
       role = 'agent';
     } else {
@@ -375,14 +383,19 @@ export class CallControl extends EventEmitter<CallControlEvents> {
       role = 'third-party';
     }
     this.opts.tracker.attachLeg(s, legUuid, role, { agentId: target.kind === 'agent' ? target.agentId : undefined, node: node.name });
-    await this.cmd(node, 'transfer.originate', `originate ${dial} &park()`, t0, 'target_failed').catch((err) => {
+    await this.cmd(node, 'transfer.originate', `originate ${dial} &park()`, t0, 'target_failed').catch(async (err) => {
       s.legs.get(legUuid)!.hungUpAt ??= Date.now();
+      if (target.kind === 'agent') await this.releaseAgent(target.agentId, s.uuid);
       throw err;
     });
     // re-bridging the caller hangs up the old agent leg (trace 09a)
     this.release(s, oldLeg.uuid);
     if (s.state === 'held') await this.cmd(node, 'transfer.unhold', `uuid_hold off ${oldLeg.uuid}`, t0);
-    await this.cmd(node, 'transfer.bridge', `uuid_bridge ${s.uuid} ${legUuid}`, t0);
+    await this.cmd(node, 'transfer.bridge', `uuid_bridge ${s.uuid} ${legUuid}`, t0).catch(async (err) => {
+      if (target.kind === 'agent') await this.releaseAgent(target.agentId, s.uuid);
+      throw err;
+    });
+    if (target.kind === 'agent') await this.opts.acd?.transferAgent?.(target.agentId, s.uuid, 'answered').catch((err: unknown) => this.log.warn({ err }, 'acd transfer answered failed'));
     if (s.state === 'held') s.transition('talking', 'transferred');
     this.opts.acd?.recordTransfer({ tenantId: s.tenantId, callUuid: s.uuid, groupId: s.skillGroupId, agentId: fromAgent, to });
     this.agentLeaves(s, fromAgent);
@@ -394,6 +407,19 @@ export class CallControl extends EventEmitter<CallControlEvents> {
       s.setAgent(undefined);
     }
     return { callUuid: s.uuid, to, legUuid };
+  }
+
+  /** Take a ready agent for a call handed to them (ACD reservation); refused when they are not ready. */
+  private async reserveAgent(agentId: string, tenantId: string, callUuid: string): Promise<void> {
+    await this.requireReadyAgent(agentId, tenantId);
+    const acd = this.opts.acd;
+    if (!acd?.transferAgent) return;
+    const kind = await acd.transferAgent(agentId, callUuid, 'reserve');
+    if (kind === 'busy') throw new CallControlError('agent_unavailable', '目标坐席忙或未就绪');
+  }
+
+  private async releaseAgent(agentId: string, callUuid: string): Promise<void> {
+    await this.opts.acd?.transferAgent?.(agentId, callUuid, 'failed').catch((err: unknown) => this.log.warn({ err }, 'acd transfer release failed'));
   }
 
   private async requireReadyAgent(agentId: string, tenantId: string): Promise<void> {
