@@ -60,7 +60,8 @@ export class BatchedWriter<T> {
   }
 
   private backoff(): number {
-    return Math.min(this.opts.maxRetryDelayMs ?? 30_000, 200 * 2 ** Math.min(this.failures, 8));
+    // short cap: after an outage the spilled rows go in within seconds of the database returning
+    return Math.min(this.opts.maxRetryDelayMs ?? 5_000, 200 * 2 ** Math.min(this.failures, 8));
   }
 
   /** Write everything buffered now (resolves when done or when the current attempt failed). */

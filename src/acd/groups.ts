@@ -123,12 +123,29 @@ function clash(field: 'name' | 'code') {
 }
 
 /** What an IVR flow's `skillGroup` names: a group id, code or name → the group id (null: none in this tenant). */
-export function groupRefResolver(db: Db) {
+/**
+ * `known`: groups loaded at start. The last answer per reference is remembered and used while PostgreSQL is
+ * unreachable, so callers are still queued during a database outage.
+ */
+export function groupRefResolver(db: Db, known: SkillGroupConfig[] = []) {
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+  const remembered = new Map<string, string | null>();
+  for (const g of [...known].reverse()) {
+    remembered.set(`${g.tenantId}\u0000${g.name}`, g.id);
+    if (g.code) remembered.set(`${g.tenantId}\u0000${g.code}`, g.id);
+  }
   return async (tenantId: string, ref: string): Promise<string | null> => {
+    const key = `${tenantId}\u0000${ref}`;
     const by = UUID.test(ref) ? eq(skillGroups.id, ref) : sql`(${skillGroups.code} = ${ref} or ${skillGroups.name} = ${ref})`;
-    const rows = await db.select({ id: skillGroups.id, code: skillGroups.code }).from(skillGroups).where(tenantScope(skillGroups.tenantId, tenantId, by));
-    return (rows.find((r) => r.code === ref) ?? rows[0])?.id ?? null;
+    try {
+      const rows = await db.select({ id: skillGroups.id, code: skillGroups.code }).from(skillGroups).where(tenantScope(skillGroups.tenantId, tenantId, by));
+      const id = (rows.find((r) => r.code === ref) ?? rows[0])?.id ?? null;
+      remembered.set(key, id);
+      return id;
+    } catch (err) {
+      if (remembered.has(key)) return remembered.get(key)!;
+      throw err;
+    }
   };
 }
 

@@ -68,12 +68,13 @@ export async function startAcd(
   engine.on('error', (err) => log.error({ err }, 'acd engine error'));
   const adopted = await engine.start();
   // PostgreSQL is the source of the configuration; Redis follows it on every start
-  for (const g of await listAllGroups(ctx.db)) await engine.applyGroup(g);
+  const groups = await listAllGroups(ctx.db);
+  for (const g of groups) await engine.applyGroup(g);
   return {
     engine,
     adopted,
     routes: [acdRoutes(ctx, { engine }), agentRoutes(ctx, { engine })],
-    queueHandler: createQueueHandler({ resolveGroup: groupRefResolver(ctx.db), ...opts, engine }),
+    queueHandler: createQueueHandler({ resolveGroup: groupRefResolver(ctx.db, groups), ...opts, engine }),
     async close() {
       await engine.stop();
       subscriber.disconnect();

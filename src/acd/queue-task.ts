@@ -44,10 +44,10 @@ export function createQueueHandler(opts: QueueTaskOptions): QueueHandler {
     const groupId = UUID.test(req.skillGroup) ? req.skillGroup : ((await opts.resolveGroup?.(req.tenantId, req.skillGroup)) ?? null);
     if (!groupId) return { kind: 'overflow', reason: 'no_group' };
     const cfg = await engine.groupConfig(groupId);
-    const screenPop: ScreenPop = opts.screenPop
-      ? await opts.screenPop(req)
-      : { callerNumber: req.callerNumber, ivrPath: [req.flowId, req.nodeId], vars: req.vars };
-    const vip = opts.isVip ? await opts.isVip(req.tenantId, req.callerNumber) : false;
+    const plainPop: ScreenPop = { callerNumber: req.callerNumber, ivrPath: [req.flowId, req.nodeId], vars: req.vars };
+    // the caller directory lives in PostgreSQL: while it is down the caller is still queued, with a plain screen pop
+    const screenPop: ScreenPop = opts.screenPop ? await opts.screenPop(req).catch(() => plainPop) : plainPop;
+    const vip = opts.isVip ? await opts.isVip(req.tenantId, req.callerNumber).catch(() => false) : false;
     const outcome = engine.outcome(req.callUuid);
     const res = await engine.enqueue({ callUuid: req.callUuid, tenantId: req.tenantId, groupId, callerNumber: req.callerNumber, priority: req.priority, vip, screenPop });
     if (res.status === 'rejected') return { kind: 'overflow', reason: res.reason };

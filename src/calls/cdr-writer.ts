@@ -75,7 +75,8 @@ export class CdrWriter {
     this.pool = opts.pool;
     this.log = opts.log.child({ module: 'cdr' });
     const connection = redisConnectionOptions(opts.redisUrl);
-    const cap = opts.maxRetryDelayMs ?? 30_000;
+    // short cap: after an outage the buffered CDRs go in within seconds of the database returning
+    const cap = opts.maxRetryDelayMs ?? 5_000;
     this.queue = new Queue<CdrJob>(CDR_QUEUE, { connection, prefix: opts.prefix });
     this.queue.on('error', (err) => this.log.warn({ err: err.message }, 'cdr queue error'));
     this.worker =
