@@ -601,6 +601,9 @@ export class CallControl extends EventEmitter<CallControlEvents> {
       .map((l) => l.split(';'))
       .find((f) => f[2] === agentLeg.uuid)?.[0];
     this.release(s, agentLeg.uuid);
+    // the agent's recording runs on their leg and ends with it: the caller's leg is recorded from here on (it
+    // hears the expert through the conference), started before the kick so no moment goes unrecorded
+    if (this.opts.recording && s.callerLeg?.hungUpAt === undefined) await this.opts.recording(s, s.uuid, s.agentId);
     if (member) await this.cmd(node, 'threeway.kick', `conference ${short} kick ${member}`, t0);
     else await this.cmd(node, 'threeway.kill', `uuid_kill ${agentLeg.uuid} NORMAL_CLEARING`, t0);
     s.logLegEvent(agentLeg.uuid, 'CONFERENCE_LEAVE', Date.now(), { conference: c.name, by: actor.userId });
