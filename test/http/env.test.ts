@@ -16,6 +16,49 @@ describe('environment', () => {
     }
   });
 
+  // every validated variable, with a value it must refuse; a new variable must be added here or to FREE_FORM
+  const BAD_VALUES: Record<string, string> = {
+    NODE_ENV: 'staging',
+    PORT: '-1',
+    LOG_LEVEL: 'verbose',
+    DATABASE_URL: 'not a url',
+    REDIS_URL: '127.0.0.1:6379',
+    REDIS_PREFIX: 'hot line;DEL *',
+    FREESWITCH_ESL: '10.0.0.5:8021,fs2',
+    FREESWITCH_ESL_PASSWORD: '',
+    ESL_COMMAND_TIMEOUT_MS: '50',
+    SIM_ESL_PORT: '70000',
+    NODE_ID: '../../etc',
+    SESSION_TTL_HOURS: '0',
+    COOKIE_SECURE: 'maybe',
+    DRAIN_TIMEOUT_MS: '1.5',
+    LOGIN_MAX_FAILURES: '0',
+    LOGIN_LOCK_MINUTES: 'soon',
+    LOGIN_RATE_LIMIT_PER_MINUTE: '1e9',
+    XML_CURL_SECRET: 'short',
+    XML_CURL_ALLOW_REMOTE: 'TRUE!',
+    SIP_DEFAULT_TENANT: 'Demo Center',
+    SEED_DEMO_DATA: '2',
+  };
+  /** paths and host names: any string is taken as given */
+  const FREE_FORM = ['HOST', 'IVR_FLOWS_DIR', 'PROMPTS_DIR', 'RECORDINGS_DIR', 'TRUST_PROXY'];
+
+  it('refuses a bad value of every validated variable, naming that variable and only it', () => {
+    expect(Object.keys(envSchema.shape).filter((k) => !(k in BAD_VALUES) && !FREE_FORM.includes(k))).toEqual([]);
+    for (const [name, value] of Object.entries(BAD_VALUES)) {
+      let message = '';
+      try {
+        loadEnv({ [name]: value });
+      } catch (err) {
+        expect(err, name).toBeInstanceOf(ConfigError);
+        message = (err as Error).message;
+      }
+      expect(message, `${name}=${value} was accepted`).toContain(`${name}:`);
+      const named = [...message.matchAll(/^ {2}([A-Z_]+):/gm)].map((m) => m[1]);
+      expect(named, name).toEqual([name]);
+    }
+  });
+
   it('has working defaults for the auth and directory settings', () => {
     const env = loadEnv({});
     expect(env.LOGIN_MAX_FAILURES).toBe(5);
