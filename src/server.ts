@@ -11,7 +11,7 @@ import { createPool, createDb, applyMigrations } from './db/client.js';
 import { ensureDemoData, type DemoDataResult } from './auth/demo-data.js';
 import { EslCluster } from './esl/index.js';
 import { startEmulator, type RunningEmulator, type EmulatorOptions } from './sim/index.js';
-import { CallTracker, CdrWriter } from './calls/index.js';
+import { CallTracker, CdrWriter, NodeLiveness } from './calls/index.js';
 import { RecordingService, recordAgentAnswer, startRecordingModule } from './recording/index.js';
 import { startAcd, EslOfferExecutor, ensureDemoSkillGroups, type AcdService } from './acd/index.js';
 import { IvrRuntime } from './ivr/runtime.js';
@@ -254,6 +254,10 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     });
     cluster.start();
     await cluster.waitConnected(Math.max(5000, env.ESL_COMMAND_TIMEOUT_MS));
+    // several nodes on one switch: a peer killed outright has its calls taken over by one survivor (src/calls/node-liveness.ts)
+    const liveness = new NodeLiveness({ redis, prefix: env.REDIS_PREFIX, nodeId, log, onNodeDead: (dead) => pipeline!.adoptNode(dead) });
+    await liveness.start();
+    onClose('liveness', () => liveness.stop({ leave: tracker.size === 0 }));
 
     // --- HTTP
     const eslHealth: HealthSource[] = cluster.nodes.map((node) => ({

@@ -505,12 +505,58 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
       this.finalize(s, { recovered: true });
     }
 
-    let adopted = 0;
+    // another CTI node's call on the same switch is that node's to re-adopt (or a survivor's: adoptNode)
+    const mine = this.opts.adoptOnlyOwnCalls ? records.filter((r) => !r.ctiNode || r.ctiNode === this.opts.ctiNode) : records;
+    const { adopted, finalized } = await this.adoptRecords(mine, live, node);
+
+    // parked hotline calls nobody has a record of (they arrived while no CTI was listening)
+    let fresh = 0;
+    for (const row of rows) {
+      if (this.byLeg.has(row.uuid) || this.claiming.has(row.uuid) || legsOfRecords.has(row.uuid) || this.recentlyEnded.has(row.uuid)) continue;
+      if (row.direction !== 'inbound' || row.application !== 'park' || !this.acceptNewCalls) continue;
+      const ev = rowAsParkEvent(row, node.name);
+      if (this.opts.isHotlineCall && !this.opts.isHotlineCall(ev)) continue;
+      fresh++;
+      this.claimThenTake(ev, node);
+    }
+    this.log.info({ node: node.name, channels: rows.length, adopted, finalized, fresh }, 'resync done');
+  }
+
+  /**
+   * Take over the calls of another CTI node that died (its liveness key expired): every record it left on every
+   * switch is adopted as after a restart (calls still up carry on here, the others get their CDR), and saved under
+   * this node's id at once, so this node's own restart re-adopts them. Returns the sessions still up.
+   */
+  async adoptNode(deadNodeId: string): Promise<CallSession[]> {
+    const taken: CallSession[] = [];
+    for (const node of this.opts.esl.nodes) {
+      if (!node.isConnected) continue;
+      const [rows, records] = await Promise.all([node.showChannels(), this.store.listByNode(node.name)]);
+      const theirs = records.filter((r) => r.ctiNode === deadNodeId);
+      if (theirs.length === 0) continue;
+      const live = new Map(rows.map((r) => [r.uuid, r]));
+      const { sessions, finalized } = await this.adoptRecords(theirs, live, node, (s) => {
+        // events of these calls were ignored here as another node's: they are ours now
+        for (const uuid of s.legs.keys()) this.recentlyEnded.delete(uuid);
+        this.persist(s);
+      });
+      taken.push(...sessions);
+      this.log.warn({ deadNode: deadNodeId, node: node.name, adopted: sessions.length, finalized }, 'took over the calls of a dead CTI node');
+    }
+    return taken;
+  }
+
+  /** Re-create sessions from records: live ones are adopted (hook runs), vanished/ended ones are finalized. */
+  private async adoptRecords(
+    records: CallRecord[],
+    live: Map<string, ChannelRow>,
+    node: EslNode,
+    beforeHook?: (s: CallSession) => void,
+  ): Promise<{ adopted: number; finalized: number; sessions: CallSession[] }> {
     let finalized = 0;
+    const sessions: CallSession[] = [];
     for (const r of records) {
       if (this.calls.has(r.uuid)) continue;
-      // another CTI node's call on the same switch: it is that node's to re-adopt
-      if (this.opts.adoptOnlyOwnCalls && r.ctiNode && r.ctiNode !== this.opts.ctiNode) continue;
       const session = this.createSession(r.uuid, node, { tenantId: r.tenantId, startAt: r.times.startAt });
       restoreInto(session, r);
       for (const leg of session.legs.values()) {
@@ -526,23 +572,13 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
         await this.finalize(session, { recovered: r.state !== 'ended' });
         continue;
       }
-      adopted++;
+      sessions.push(session);
+      beforeHook?.(session);
       session.log.info({ state: session.state }, 'call re-adopted');
       this.emit('adopted', session);
       this.runHook(session, this.onAdoptedCall, 'onAdoptedCall');
     }
-
-    // parked hotline calls nobody has a record of (they arrived while no CTI was listening)
-    let fresh = 0;
-    for (const row of rows) {
-      if (this.byLeg.has(row.uuid) || this.claiming.has(row.uuid) || legsOfRecords.has(row.uuid) || this.recentlyEnded.has(row.uuid)) continue;
-      if (row.direction !== 'inbound' || row.application !== 'park' || !this.acceptNewCalls) continue;
-      const ev = rowAsParkEvent(row, node.name);
-      if (this.opts.isHotlineCall && !this.opts.isHotlineCall(ev)) continue;
-      fresh++;
-      this.claimThenTake(ev, node);
-    }
-    this.log.info({ node: node.name, channels: rows.length, adopted, finalized, fresh }, 'resync done');
+    return { adopted: sessions.length, finalized, sessions };
   }
 }
 

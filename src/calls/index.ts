@@ -14,3 +14,5 @@ export { CallStore } from './call-store.js';
 export { toRecord, parseRecord, restoreInto, buildCdr } from './call-record.js';
 export type { CallRecord, CdrPayload } from './call-record.js';
 export * from './media.js';
+export { NodeLiveness } from './node-liveness.js';
+export type { NodeLivenessOptions } from './node-liveness.js';

@@ -26,6 +26,14 @@ export class CallClaims {
     return (await this.redis.get(key)) === this.nodeId;
   }
 
+  /** this node took the call over from a dead node: the key names this node from now on */
+  async takeOver(callUuids: string[]): Promise<void> {
+    if (callUuids.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const uuid of callUuids) pipe.set(this.key(uuid), this.nodeId, 'PX', this.ttlMs);
+    await pipe.exec();
+  }
+
   async owner(callUuid: string): Promise<string | null> {
     return this.redis.get(this.key(callUuid));
   }

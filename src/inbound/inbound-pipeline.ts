@@ -259,9 +259,48 @@ export class InboundPipeline {
   }
 
   private handleEnded(session: CallSession): void {
+    this.settleAcd(session);
     this.extra.delete(session.uuid);
     this.adoptedQueue.delete(session.uuid);
     void this.opts.claims.release(session.uuid).catch(() => {});
+  }
+
+  /**
+   * A call can end without this node seeing its hang-up events (it vanished while the ESL connection was down, or
+   * while its node was dead): the ACD must still learn it. A caller that waited and never reached an agent leaves
+   * the queue (a no-op when already gone); an agent whose call end was not accounted for goes to wrap-up.
+   */
+  private settleAcd(session: CallSession): void {
+    const engine = this.opts.acd.engine;
+    const x = this.extra.get(session.uuid) ?? {};
+    if (session.times.queueEnterAt !== undefined && session.times.agentAnswerAt === undefined) {
+      void engine.abandon(session.uuid).catch((err: unknown) => session.log.error({ err }, 'ACD abandon failed'));
+    }
+    if (x.agentCallEnded) return;
+    for (const leg of session.legsByRole('agent')) {
+      const agentId = leg.agentId ?? x.agentId ?? session.agentId;
+      if (!agentId || leg.released || leg.answeredAt === undefined) continue;
+      x.agentCallEnded = true;
+      const talkMs = leg.answeredAt !== undefined ? Math.max(0, (leg.hungUpAt ?? Date.now()) - leg.answeredAt) : 0;
+      void engine.callEnded(agentId, session.uuid, talkMs).catch((err: unknown) => session.log.error({ err }, 'ACD callEnded failed'));
+      return;
+    }
+  }
+
+  // ------------------------------------------------------------ another node died
+
+  /**
+   * Take over the calls of a dead CTI node (NodeLiveness found its key expired and won the claim): its waiting
+   * callers keep their queue places (the ACD's adoptNode), its parked calls are adopted by the tracker and resumed
+   * like after a restart (queue wait again, IVR from its entry, talking calls left alone), and the call claims name
+   * this node. Returns the number of calls taken.
+   */
+  async adoptNode(deadNodeId: string): Promise<number> {
+    const queued = await this.opts.acd.engine.adoptNode(deadNodeId);
+    for (const a of queued) this.adoptedQueue.set(a.callUuid, a);
+    const sessions = await this.opts.tracker.adoptNode(deadNodeId);
+    await this.opts.claims.takeOver(sessions.map((s) => s.uuid));
+    return sessions.length;
   }
 
   // ------------------------------------------------------------ phones
