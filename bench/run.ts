@@ -23,11 +23,11 @@ import { createUser } from '../src/auth/users.js';
 import { createGroup, setMembers } from '../src/acd/groups.js';
 import type { TtsProvider } from '../src/tts/index.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../test/ivr/demo-tenant.js';
-import { CtiProbe, type ProbeWindow } from './lib/cti-probe.js';
+import { CtiProbe } from './lib/cti-probe.js';
 import { SpawnTimer } from './lib/spawn-timer.js';
 import { ThreeWayDriver } from './lib/three-way.js';
 import type { ChildReply, ChildRequest, ScenarioSpec, SwitchScenarioResult, SwitchStats } from './lib/protocol.js';
-import { pct, fmt, printTable, type Row } from './lib/table.js';
+import { pct, fmt, printTable, rowFor, type Row } from './lib/table.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, envName: string, dflt: string): string => {
@@ -133,35 +133,6 @@ async function dropRedisKeys(url: string, prefix: string): Promise<void> {
   } finally {
     redis.disconnect();
   }
-}
-
-// ------------------------------------------------------------------------------------------- rows
-function rowFor(name: string, sw: SwitchScenarioResult | undefined, w: ProbeWindow, cdrs: number | string, note: string): Row {
-  const perCall = w.peakLiveCalls > 0 ? ((w.rssPeakMb - w.rssIdleMb) * 1000) / w.peakLiveCalls : NaN;
-  return {
-    scenario: name,
-    'calls held (peak)': w.peakLiveCalls,
-    'new calls/s': sw ? fmt(sw.dialed / sw.arrivalS, 1) : 'n/a',
-    'ESL events/s': fmt(w.eslEvents / w.seconds, 0),
-    'ACD p50/p99/max ms': w.decisionsEslMs.length ? `${fmt(pct(w.decisionsEslMs, 50), 2)}/${fmt(pct(w.decisionsEslMs, 99), 2)}/${fmt(Math.max(...w.decisionsEslMs), 2)} (n=${w.decisionsEslMs.length})` : 'n/a (no decisions)',
-    '  of which trigger→enqueue p50/p99 ms': w.triggerToEnqueueMs.length ? `${fmt(pct(w.triggerToEnqueueMs, 50), 2)}/${fmt(pct(w.triggerToEnqueueMs, 99), 2)}` : 'n/a',
-    '  of which enqueue→originate p50/p99 ms': w.enqueueToOriginateMs.length ? `${fmt(pct(w.enqueueToOriginateMs, 50), 2)}/${fmt(pct(w.enqueueToOriginateMs, 99), 2)} (n=${w.enqueueToOriginateMs.length})` : 'n/a',
-    'ACD after wrap-up timer p99 ms': w.decisionsAfterWrapUpTimerMs.length ? `${fmt(pct(w.decisionsAfterWrapUpTimerMs, 99), 2)} (n=${w.decisionsAfterWrapUpTimerMs.length})` : '-',
-    'ACD decisions not attributed': String(w.decisionsUntriggered),
-    'N key→agent leg p50/p99 ms': sw && sw.nMs.length ? `${fmt(pct(sw.nMs, 50), 0)}/${fmt(pct(sw.nMs, 99), 0)}` : 'n/a',
-    'DTMF→cmd p50/p99 ms': w.dtmfToCommandMs.length ? `${fmt(pct(w.dtmfToCommandMs, 50), 2)}/${fmt(pct(w.dtmfToCommandMs, 99), 2)}` : 'n/a',
-    'CTI CPU % (of one core)': fmt(w.cpuPercent, 0),
-    'compression children CPU %': fmt(w.childrenCpuPercent, 0),
-    'host CPU % (all cores)': fmt(w.hostCpuPercent, 0),
-    'event loop util / delay p99 ms': `${fmt(w.elu * 100, 0)}% / ${fmt(w.loopDelayP99Ms, 1)}`,
-    'spawn() blocking n / p50 / max ms': w.spawnBlockMs?.length ? `${w.spawnBlockMs.length} / ${fmt(pct(w.spawnBlockMs, 50), 1)} / ${fmt(Math.max(...w.spawnBlockMs), 1)}` : '0',
-    'CTI RSS MB (idle→peak)': `${fmt(w.rssIdleMb, 0)}→${fmt(w.rssPeakMb, 0)}`,
-    'RSS/live call KB': Number.isFinite(perCall) ? fmt(perCall, 0) : 'n/a',
-    'lost calls': sw ? `${sw.lost}${sw.lost ? ` ${JSON.stringify(sw.lostCauses)}` : ''}${sw.neverWelcomed ? ` (never heard the welcome: ${sw.neverWelcomed})` : ''}` : 'n/a',
-    'double offers (agent/call)': sw ? `${sw.doubleOffersAgent}/${sw.doubleOffersCall}` : 'n/a',
-    'CDRs / calls ended': sw ? `${cdrs} / ${sw.callersEnded}` : String(cdrs),
-    note,
-  };
 }
 
 // ------------------------------------------------------------------------------------------- main
