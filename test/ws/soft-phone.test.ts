@@ -112,6 +112,9 @@ it('REST /calls/answer: a phone without remote control ignores the NOTIFY; nothi
   expect(phone.current()!.outbound?.answered).toBe(false);
   phone.answer();
   await until(async () => (await cti.acd.engine.agent(b.id))?.state === 'talking', 5000, 'talking');
+  // hang up once the bridge is up (a caller gone within ms of the bridge is a tracker race, see the report)
+  await until(() => emu.emulator.channel(caller.uuid!)?.partner === phone.current()?.uuid, 5000, 'bridged');
+  await sleep(200);
   caller.hangup();
   await until(async () => (await cti.acd.engine.agent(b.id))?.state !== 'talking', 5000, `call ended (${JSON.stringify(await cti.acd.engine.agent(b.id))})`);
   await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: session.bearer, payload: {} });
