@@ -1009,7 +1009,16 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     if (!p) {
       p = (async () => {
         const windowMs = 7 * 24 * 3600 * 1000;
-        const rows = this.opts.loadPreviousAgents ? await this.opts.loadPreviousAgents(tenantId, windowMs) : [];
+        let rows: PreviousAgentRecord[];
+        try {
+          rows = this.opts.loadPreviousAgents ? await withTimeout(this.opts.loadPreviousAgents(tenantId, windowMs), PREV_LOAD_TIMEOUT_MS) : [];
+        } catch (err) {
+          // calls must not wait on PostgreSQL: route without the history for a while (answers made meanwhile are
+          // still remembered in Redis), then try again; the reload only adds callers Redis does not know (NX)
+          this.log?.warn({ err: (err as Error).message, tenant: tenantId }, 'previous agents not loaded; routing without them for 30 s');
+          await this.redis.set(this.store.key('prev', tenantId, 'built'), 'unloaded', 'PX', PREV_RETRY_MS);
+          return;
+        }
         const now = Date.now();
         const pipe = this.redis.pipeline();
         for (const row of rows) {
@@ -1052,4 +1061,19 @@ function deferred(): Deferred {
   let resolve!: (o: CallOutcome) => void;
   const promise = new Promise<CallOutcome>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** the previous-agent history may delay a caller's enqueue this long at most (PostgreSQL slow or down) */
+const PREV_LOAD_TIMEOUT_MS = 2000;
+/** after a failed history load, route without it this long before trying again */
+const PREV_RETRY_MS = 30_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e) => (clearTimeout(timer), reject(e)),
+    );
+  });
 }

@@ -276,6 +276,28 @@ describe('previous agent (首问负责制)', () => {
     await node.engine.enqueue(call(g.id, 42));
     expect((await node.executor.nextOffer()).agent.agentId).toBe(agent);
   });
+
+  it('routes without the history when the loader fails or hangs (PostgreSQL down), and does not ask again at once', async () => {
+    for (const loader of [async () => Promise.reject(new Error('connect ECONNREFUSED')), () => new Promise<never>(() => {})]) {
+      await node.close();
+      await dropPrefix(prefix);
+      prefix = newPrefix();
+      let loads = 0;
+      node = await startNode(prefix, 'n1', {
+        loadPreviousAgents: () => (loads++, loader()),
+      });
+      const agent = ids(1)[0]!;
+      const g = group({ members: members([agent]), previousAgentEnabled: true, previousAgentWaitMs: 1000 });
+      await node.engine.applyGroup(g);
+      await loginReady(node.engine, [agent]);
+      const t0 = Date.now();
+      expect(await node.engine.enqueue(call(g.id, 42))).toEqual({ status: 'offered' });
+      expect(Date.now() - t0).toBeLessThan(2500);
+      expect((await node.executor.nextOffer()).agent.agentId).toBe(agent);
+      await node.engine.enqueue(call(g.id, 43));
+      expect(loads).toBe(1);
+    }
+  });
 });
 
 describe('transfer to a skill group', () => {
