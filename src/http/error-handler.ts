@@ -2,6 +2,7 @@
 // logged in full and answered with a generic 500 that leaks nothing.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HttpError, errorBody } from './errors.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 
 interface AjvError {
   instancePath?: string;
@@ -75,6 +76,11 @@ export function installErrorHandler(app: FastifyInstance): void {
         return reply.code(400).send(errorBody(code, isBodyError ? detail : fe.message, isBodyError ? 'body' : undefined));
       }
       return reply.code(status).send(errorBody(code, message));
+    }
+    if (isDatabaseUnavailable(error)) {
+      // an outage, not a bug: say so, and when to try again (calls keep flowing from caches meanwhile)
+      request.log.warn({ err: error.message, url: request.url, method: request.method }, 'database unavailable');
+      return reply.code(503).header('retry-after', '5').send(errorBody('database_unavailable', '数据库暂时不可用，请稍后再试'));
     }
     request.log.error({ err: error, url: request.url, method: request.method }, 'unhandled error');
     return reply.code(500).send(errorBody('internal_error', '服务器内部错误，请稍后再试'));

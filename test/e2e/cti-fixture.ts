@@ -40,8 +40,8 @@ export interface E2eTenant {
 }
 
 /** A tenant with the demo flows, `agentCount` agents (extensions 1001…) and the demo skill groups. */
-export async function prepareE2eTenant(opts: { agentCount?: number; calendar?: string } = {}): Promise<E2eTenant> {
-  const t = await makeTestContext();
+export async function prepareE2eTenant(opts: { agentCount?: number; calendar?: string; databaseUrl?: string } = {}): Promise<E2eTenant> {
+  const t = await makeTestContext(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {});
   const tenant = await createTestTenant(t.ctx);
   const dirs = prepareDemoTenant(tenant, { calendar: opts.calendar ?? ALWAYS_OPEN });
   const agents: TestUser[] = [];
