@@ -88,7 +88,15 @@ export function installModeslGuards(): void {
         this.emit('error', new EslFrameError(`malformed ESL header line skipped: ${JSON.stringify(line.slice(0, 80))}`));
         continue;
       }
-      const key = line.slice(0, sep);
+      let key = line.slice(0, sep);
+      if (!/^[\x21-\x7e]+$/.test(key) || /[{}"]/.test(key)) {
+        // the tail of a body read short (a Content-Length that lied) runs into the next frame's first header: keep
+        // the header, or the lost Content-Length desynchronises every frame after it
+        const header = /(Content-Length|Content-Type)$/.exec(key)?.[1];
+        this.emit('error', new EslFrameError(`junk before an ESL header skipped: ${JSON.stringify(key.slice(0, 80))}`));
+        if (!header) continue;
+        key = header;
+      }
       const value = safeDecode(line.slice(sep + 2));
       if (key === 'Content-Length') {
         const n = /^\d{1,10}$/.test(value) ? Number(value) : NaN;
