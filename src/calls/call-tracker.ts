@@ -44,6 +44,8 @@ export interface CallTrackerEvents {
   session: [CallSession];
   adopted: [CallSession];
   ended: [CallSession];
+  /** a leg of a live call was found gone on a resync (it hung up while the ESL connection was down): leg uuid */
+  legGone: [CallSession, string];
 }
 
 /** Leg events kept in call_leg_events (the rest are too chatty to be useful in reports). */
@@ -495,9 +497,20 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
 
     // calls held in memory whose caller vanished while the connection was down (not those newer than the rows)
     for (const s of [...this.calls.values()]) {
-      if (s.node !== node.name || live.has(s.uuid)) continue;
+      if (s.node !== node.name) continue;
       const m = this.meta.get(s);
       if (!m || m.finalizing || m.lastEventAt >= info.requestedAt) continue;
+      if (live.has(s.uuid)) {
+        // the caller is still up, but an agent (or other party) left unseen: the call layer must hear of it
+        for (const leg of s.legs.values()) {
+          if (leg.uuid === s.uuid || leg.hungUpAt !== undefined || live.has(leg.uuid)) continue;
+          leg.hungUpAt = Date.now();
+          s.log.warn({ leg: leg.uuid, role: leg.role }, 'leg vanished while the ESL connection was down');
+          this.persist(s);
+          this.emit('legGone', s, leg.uuid);
+        }
+        continue;
+      }
       s.log.warn('call vanished while the ESL connection was down');
       for (const leg of s.legs.values()) if (!live.has(leg.uuid)) leg.hungUpAt ??= Date.now();
       this.meta.get(s)?.media.markGone();

@@ -55,6 +55,10 @@ export class InboundPipeline {
   private readonly onOffer = (e: OfferEvent): void => this.handleOffer(e);
   private readonly onOutcome = (e: { callUuid: string; tenantId: string } & CallOutcome): void => this.handleOutcome(e);
   private readonly onEnded = (s: CallSession): void => this.handleEnded(s);
+  private readonly onLegGone = (s: CallSession, legUuid: string): void => {
+    const leg = s.legs.get(legUuid);
+    if (leg?.role === 'agent') void this.agentGone(s, legUuid, leg.agentId);
+  };
 
   constructor(private readonly opts: InboundPipelineOptions) {
     this.log = opts.log.child({ mod: 'inbound' });
@@ -93,6 +97,7 @@ export class InboundPipeline {
     tracker.onNewCall = (s) => this.onNewCall(s);
     tracker.onAdoptedCall = (s) => this.onAdoptedCall(s);
     tracker.on('ended', this.onEnded);
+    tracker.on('legGone', this.onLegGone);
     // registered after the tracker's listener: leg state (hungUpAt, roles) is up to date when we look
     cluster.on('event', this.onEvent);
     acd.engine.on('offer', this.onOffer);
@@ -102,6 +107,7 @@ export class InboundPipeline {
   stop(): void {
     this.opts.cluster.off('event', this.onEvent);
     this.opts.tracker.off('ended', this.onEnded);
+    this.opts.tracker.off('legGone', this.onLegGone);
     this.opts.acd.engine.off('offer', this.onOffer);
     this.opts.acd.engine.off('callOutcome', this.onOutcome);
   }
@@ -279,7 +285,8 @@ export class InboundPipeline {
     if (x.agentCallEnded) return;
     for (const leg of session.legsByRole('agent')) {
       const agentId = leg.agentId ?? x.agentId ?? session.agentId;
-      if (!agentId || leg.released || leg.answeredAt === undefined) continue;
+      // only a bridged agent had a call to end (the leg is attached on the bridge, after its own answer event)
+      if (!agentId || leg.released || (leg.answeredAt === undefined && session.times.agentAnswerAt === undefined)) continue;
       x.agentCallEnded = true;
       const talkMs = leg.answeredAt !== undefined ? Math.max(0, (leg.hungUpAt ?? Date.now()) - leg.answeredAt) : 0;
       void engine.callEnded(agentId, session.uuid, talkMs).catch((err: unknown) => session.log.error({ err }, 'ACD callEnded failed'));

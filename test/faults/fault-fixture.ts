@@ -2,6 +2,7 @@
 // (big queues, agents split between a talking group, a queue nobody serves and idle groups), call counts.
 import fs from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
@@ -164,4 +165,49 @@ export async function agentStates(redis: Redis, prefix: string, ids: string[]): 
 /** the waiting callers of a skill group, first in line first */
 export async function queueOrder(redis: Redis, prefix: string, groupId: string): Promise<string[]> {
   return redis.zrange(`${prefix}:acd:grp:${groupId}:q`, "0", "-1");
+}
+
+/**
+ * A TCP hop between the CTI and the switch's ESL port that the test can cut: `cut()` severs every connection and
+ * refuses new ones (a network partition: the CTI is blind and cannot reconnect) until `restore()`.
+ */
+export class EslLink {
+  private server?: net.Server;
+  private readonly pairs = new Set<net.Socket>();
+  private refusing = false;
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async listen(): Promise<void> {
+    this.server = net.createServer((client) => {
+      if (this.refusing) return void client.destroy();
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+        this.pairs.add(a);
+        a.on('data', (d) => b.write(d));
+        a.on('close', () => {
+          this.pairs.delete(a);
+          b.destroy();
+        });
+        a.on('error', () => b.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server!.address() as net.AddressInfo).port;
+  }
+
+  cut(): void {
+    this.refusing = true;
+    for (const s of [...this.pairs]) s.destroy();
+  }
+
+  restore(): void {
+    this.refusing = false;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
 }
