@@ -519,7 +519,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   async login(agentId: string, tenantId: string, endpoint: AgentEndpoint, extension?: string): Promise<void> {
     const ext = extension ?? (endpoint.type === 'sip' ? endpoint.address : '');
     const r = await this.store.run('login', Date.now(), [
-      agentId, tenantId, endpoint.type, endpoint.address, endpoint.confirmKey ?? '', endpoint.gateway ?? '', ext, '',
+      agentId, tenantId, endpoint.type, endpoint.address, endpoint.confirmKey ?? '', endpoint.gateway ?? '', ext, '', endpoint.autoAnswer ? '1' : '',
     ]);
     this.process(r);
     const mirrored = this.agentMirror.get(agentId);

@@ -76,7 +76,8 @@ export class EslOfferExecutor implements OfferExecutor {
       if (this.opts.confirmFile) vars.push(`group_confirm_file=${safe(this.opts.confirmFile)}`);
       return `[${vars.join(',')}]sofia/gateway/${safe(ep.gateway ?? 'carrier')}/${safe(ep.address)}`;
     }
-    if (this.opts.autoAnswer) vars.push('sip_auto_answer=true', 'sip_h_Call-Info=<sip:cti>;answer-after=0');
+    // only for agents who chose auto-answer for their shift (or every agent when the node is configured so)
+    if (this.opts.autoAnswer || ep.autoAnswer) vars.push('sip_auto_answer=true', 'sip_h_Call-Info=<sip:cti>;answer-after=0');
     const domain = this.opts.sipDomain?.(tenantId);
     return `[${vars.join(',')}]user/${safe(ep.address)}${domain ? `@${safe(domain)}` : ''}`;
   }

@@ -101,8 +101,8 @@ local function missed(callId, a)
 end
 
 local function agentInfo(a)
-  local v = redis.call('HMGET', K('agt', a), 'ep', 'addr', 'ck', 'gw', 'ext')
-  return {a, v[1] or 'sip', v[2] or '', v[3] or '', v[4] or '', v[5] or ''}
+  local v = redis.call('HMGET', K('agt', a), 'ep', 'addr', 'ck', 'gw', 'ext', 'aa')
+  return {a, v[1] or 'sip', v[2] or '', v[3] or '', v[4] or '', v[5] or '', v[6] or ''}
 end
 
 -- Mark the call and its agent(s) reserved for one offer; the match goes back to the node that owns the call.
@@ -337,11 +337,11 @@ local a, tenant = ARGV[5], ARGV[6]
 local ak = K('agt', a)
 local st = redis.call('HGET', ak, 'st')
 if st and st ~= 'logged_out' then
-  redis.call('HSET', ak, 'ep', ARGV[7], 'addr', ARGV[8], 'ck', ARGV[9], 'gw', ARGV[10], 'ext', ARGV[11])
+  redis.call('HSET', ak, 'ep', ARGV[7], 'addr', ARGV[8], 'ck', ARGV[9], 'gw', ARGV[10], 'ext', ARGV[11], 'aa', ARGV[13] or '')
   return result('already')
 end
 redis.call('HSET', ak, 't', tenant, 'ep', ARGV[7], 'addr', ARGV[8], 'ck', ARGV[9], 'gw', ARGV[10], 'ext', ARGV[11],
-  'miss', 0)
+  'miss', 0, 'aa', ARGV[13] or '')
 redis.call('HDEL', ak, 'pnr', 'off', 'call', 'pd')
 if ARGV[11] ~= '' then redis.call('HSET', K('ext', tenant), ARGV[11], a) end
 redis.call('SADD', K('ten', tenant, 'agents'), a)

@@ -49,13 +49,14 @@ function parseMatch(m: unknown[]): Match {
     waitMs: Number(waitMs),
     noAnswerTimeoutMs: Number(noans) || 20_000,
     strategy,
-    agents: infos.map(([agentId, ep, addr, ck, gw]) => ({
+    agents: infos.map(([agentId, ep, addr, ck, gw, , aa]) => ({
       agentId: agentId!,
       endpoint: {
         type: ep === 'mobile' ? 'mobile' : 'sip',
         address: addr ?? '',
         ...(gw ? { gateway: gw } : {}),
         ...(ep === 'mobile' ? { confirmKey: ck || '1' } : {}),
+        ...(ep !== 'mobile' && aa === '1' ? { autoAnswer: true } : {}),
       },
     })),
   };

@@ -46,6 +46,8 @@ export interface AgentEndpoint {
   gateway?: string;
   /** mobile: the key that accepts the call (default "1") */
   confirmKey?: string;
+  /** SIP: the agent chose auto-answer for the shift: offers carry the auto-answer headers (Call-Info answer-after=0) */
+  autoAnswer?: boolean;
 }
 
 export interface OfferedAgent {

@@ -66,18 +66,23 @@ export function agentRoutes(ctx: AppContext, deps: AgentRoutesDeps): FastifyPlug
       return snapshot(u.tenantId, u.userId);
     });
 
-    app.post<{ Body: { endpointId?: string } }>('/agents/me/sign-in', {
+    app.post<{ Body: { endpointId?: string; autoAnswer?: boolean } }>('/agents/me/sign-in', {
       onRequest: agentsOnly,
       schema: {
         tags: ['agents'],
         summary: "Sign in (签入) with the phone chosen for this shift (default: the agent's default phone or desk extension)",
-        body: { type: ['object', 'null'], properties: { endpointId: { type: 'string', format: 'uuid' } }, additionalProperties: false },
+        body: {
+          type: ['object', 'null'],
+          properties: { endpointId: { type: 'string', format: 'uuid' }, autoAnswer: { type: 'boolean', description: '话机自动应答（仅桌面话机）' } },
+          additionalProperties: false,
+        },
         response: { 200: snapshotSchema, ...errors },
       },
     }, async (request) => {
       const u = currentUser(request);
-      const endpoint = await resolveEndpoint(db, u.tenantId, u.userId, request.body?.endpointId);
-      if (!endpoint) throw badRequest('endpointId', '没有可用的话机，请联系管理员配置');
+      const chosen = await resolveEndpoint(db, u.tenantId, u.userId, request.body?.endpointId);
+      if (!chosen) throw badRequest('endpointId', '没有可用的话机，请联系管理员配置');
+      const endpoint = request.body?.autoAnswer && chosen.type === 'sip' ? { ...chosen, autoAnswer: true } : chosen;
       await engine.login(u.userId, u.tenantId, endpoint);
       return snapshot(u.tenantId, u.userId);
     });

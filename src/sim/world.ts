@@ -185,6 +185,8 @@ export class SimEndpoint {
   behaviour: RingBehaviour = { kind: 'answer', afterMs: 1000 };
   /** answers a ringing call on a NOTIFY Event: talk (uuid_phone_event); desk phones yes, outside numbers no */
   remoteControl = false;
+  /** answers by itself an INVITE asking for it (sip_auto_answer=true / Call-Info answer-after=N); desk phones yes */
+  autoAnswer = false;
   readonly calls: SimIncoming[] = [];
   private waiters: Array<(c: SimIncoming) => void> = [];
   constructor(
@@ -231,7 +233,14 @@ export class SimEndpoint {
     // ring_ready: the phone sends 180
     core.later(20, () => ctl.ring());
     const b = this.behaviour;
-    if (b.kind === 'answer') core.later(Math.max(20, b.afterMs ?? 1000), () => inc.answer());
+    // mod_sofia turns sip_auto_answer=true into Call-Info answer-after=0 (sip_h_Call-Info is sent as given); a phone
+    // that honours it answers straight away, whatever its user would have done
+    const callInfo = ctl.ch.vars.get('sip_h_Call-Info') ?? '';
+    const askedAutoAnswer = ctl.ch.vars.get('sip_auto_answer') === 'true' || /answer-after=\d+/.test(callInfo);
+    if (this.autoAnswer && askedAutoAnswer && target.kind === 'user') {
+      const after = Number(/answer-after=(\d+)/.exec(callInfo)?.[1] ?? '0') * 1000;
+      core.later(Math.max(60, after), () => inc.answer());
+    } else if (b.kind === 'answer') core.later(Math.max(20, b.afterMs ?? 1000), () => inc.answer());
     else if (b.kind === 'reject') core.later(Math.max(20, b.afterMs ?? 500), () => inc.reject(b.cause ?? 'CALL_REJECTED'));
     for (const w of this.waiters.splice(0)) w(inc);
     return inc;
@@ -242,6 +251,7 @@ export class SimPhone extends SimEndpoint {
   constructor(world: World, id: string, private readonly dir: Directory) {
     super(world, id);
     this.remoteControl = true;
+    this.autoAnswer = true;
   }
   /** a phone with remote control (talk NOTIFY) switched off */
   withoutRemoteControl(): this {

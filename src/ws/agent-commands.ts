@@ -25,6 +25,8 @@ export interface PhoneChoice {
   endpointId?: string | undefined;
   extension?: string | undefined;
   mobile?: string | undefined;
+  /** the desk phone answers offers by itself (auto-answer header) */
+  autoAnswer?: boolean | undefined;
 }
 
 /**
@@ -62,7 +64,9 @@ export class AgentCommands {
   ) {}
 
   async signIn(tenantId: string, agentId: string, choice: PhoneChoice): Promise<AgentSnapshot> {
-    const endpoint = await choosePhone(this.db, tenantId, agentId, choice);
+    const chosen = await choosePhone(this.db, tenantId, agentId, choice);
+    // auto-answer is a desk-phone feature; a mobile must accept by key (its voicemail must not take the call)
+    const endpoint = choice.autoAnswer && chosen.type === 'sip' ? { ...chosen, autoAnswer: true } : chosen;
     await this.engine.login(agentId, tenantId, endpoint);
     return agentSnapshot(this.engine, tenantId, agentId);
   }

@@ -30,6 +30,8 @@ export const agentCommandSchema = z.discriminatedUnion('type', [
       /** or the desk extension / mobile number for this shift; it must be one configured for the agent */
       extension: z.string().regex(/^[0-9A-Za-z_.-]{1,32}$/).optional(),
       mobile: z.string().regex(/^\+?[0-9]{5,20}$/).optional(),
+      /** the desk phone answers offers by itself (auto-answer header); default: it rings until the agent answers */
+      autoAnswer: z.boolean().optional(),
     })
     .strict()
     .refine((m) => [m.endpointId, m.extension, m.mobile].filter((x) => x !== undefined).length <= 1, {

@@ -56,6 +56,10 @@ it('soft answer over the socket: ringing state, uuid_phone_event talk, caller br
   const ringing = phone.current()!;
   expect(ringing.outbound?.answered).toBe(false);
 
+  // the agent did not choose auto-answer: the offer asks the phone for nothing
+  const offerOriginate = commandsLike(/originate /).find((l) => l.includes(`origination_uuid=${ringing.uuid}`));
+  expect(offerOriginate).toContain(`hotline_agent=${a.id}`);
+  expect(offerOriginate).not.toContain('sip_auto_answer');
   const ack = await c.command('answer');
   expect(ack).toMatchObject({ type: 'ack', callUuid: caller.uuid });
   expect(commandsLike(/^(bg)?api uuid_phone_event /)).toContainEqual(expect.stringContaining(`uuid_phone_event ${ringing.uuid} talk`));
@@ -119,4 +123,27 @@ it('REST /calls/answer: a phone without remote control ignores the NOTIFY; nothi
   await until(async () => (await cti.acd.engine.agent(b.id))?.state !== 'talking', 5000, `call ended (${JSON.stringify(await cti.acd.engine.agent(b.id))})`);
   await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: session.bearer, payload: {} });
   phone.remoteControl = true;
+});
+
+it('auto-answer chosen at sign-in: the offer carries the auto-answer headers and the desk phone answers by itself', async () => {
+  const emu = cti.emulator!;
+  const [a] = e.agents as [(typeof e.agents)[0]];
+  const { c } = await agentSocket(a);
+  // signing in again during the shift changes the phone choice
+  expect(await c.command('sign_in', { extension: a.extension, autoAnswer: true })).toMatchObject({ type: 'ack' });
+  await cti.acd.engine.endWrapUp(a.id);
+  expect(await c.command('ready')).toMatchObject({ type: 'ack', state: { state: 'ready' } });
+  // the phone's user would never pick up: only the header makes it answer
+  const phone = emu.world.phone(a.extension!).set({ kind: 'manual' });
+  const caller = await callIn('13800138003');
+  await c.type('call.state', (f) => f.state === 'talking' && f.callUuid === caller.uuid, 10_000);
+  const leg = phone.calls[phone.calls.length - 1]!;
+  const originate = commandsLike(/originate /).find((l) => l.includes(`origination_uuid=${leg.uuid}`));
+  expect(originate).toContain('sip_auto_answer=true');
+  expect(originate).toContain('sip_h_Call-Info=<sip:cti>;answer-after=0');
+  expect(leg.phoneEvents).toEqual([]);
+  await until(() => emu.emulator.channel(caller.uuid!)?.partner === leg.uuid, 5000, 'bridged');
+  await sleep(200);
+  caller.hangup();
+  await c.close();
 });
