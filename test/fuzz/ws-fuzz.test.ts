@@ -135,6 +135,14 @@ describe('WebSocket fuzz: /ws/agent and /ws/wallboard', () => {
     if (path === '/ws/agent') await c.type('messages.unread');
     return c;
   };
+  /** a valid ping gets its ack (after the token bucket refills, if a loaded machine bunched the frames up) */
+  const pingAck = async (c: TestClient): Promise<Frame> => {
+    for (let attempt = 0; ; attempt++) {
+      const answer = await c.command('ping');
+      if (answer.code !== 'rate_limited' || attempt === 3) return answer;
+      await sleep(1100);
+    }
+  };
   const replies = (c: TestClient) => c.frames.filter((f) => f.type === 'ack' || f.type === 'error');
 
   /** send raw frames in bursts the rate limit allows, and return one reply per frame (the socket answers in order) */
@@ -218,8 +226,7 @@ describe('WebSocket fuzz: /ws/agent and /ws/wallboard', () => {
           } else if (raw.mustFail) problems.push(`accepted: ${shown}`);
         });
         // still usable: a valid ping gets its ack
-        const pong = await c.command('ping');
-        expect(pong.type).toBe('ack');
+        expect(await pingAck(c)).toMatchObject({ type: 'ack' });
         return raws.length;
       }),
     );
@@ -271,7 +278,7 @@ describe('WebSocket fuzz: /ws/agent and /ws/wallboard', () => {
     expect(answers.filter((f) => f.type === 'error' && f.code === 'rate_limited').length).toBeGreaterThan(FLOOD / 2);
     expect(answers.filter((f) => f.type === 'error' && f.code === 'internal')).toEqual([]);
     await sleep(1100);
-    expect(await c.command('ping')).toMatchObject({ type: 'ack' });
+    expect(await pingAck(c)).toMatchObject({ type: 'ack' });
     const health = await cti.app.inject({ method: 'GET', url: '/healthz' });
     expect(health.statusCode).toBe(200);
   }, 60_000);
@@ -285,7 +292,7 @@ describe('WebSocket fuzz: /ws/agent and /ws/wallboard', () => {
     }
     // a new socket of the same agent works
     const again = await open('/ws/agent', agentsA[4]!.session);
-    expect(await again.command('ping')).toMatchObject({ type: 'ack' });
+    expect(await pingAck(again)).toMatchObject({ type: 'ack' });
     expect(crashes).toEqual([]);
   });
 });
