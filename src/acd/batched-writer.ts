@@ -8,6 +8,11 @@ import type { Logger } from 'pino';
 export interface BatchedWriterOptions<T> {
   name: string;
   write: (rows: T[]) => Promise<void>;
+  /**
+   * Write a batch that may already be stored (a spilled or retried batch: the failed attempt may have committed
+   * before its connection died), skipping rows already there, so each row is stored exactly once. Default: write.
+   */
+  rewrite?: (rows: T[]) => Promise<void>;
   flushIntervalMs?: number;
   maxBatch?: number;
   maxBuffered?: number;
@@ -69,8 +74,9 @@ export class BatchedWriter<T> {
     while (this.flushing) await this.flushing;
     if (this.buf.length === 0) return;
     const batch = this.buf.splice(0, this.opts.maxBatch ?? 500);
-    this.flushing = this.opts
-      .write(batch)
+    // after a failure the buffer holds rows of the failed attempt again
+    const write = this.failures > 0 ? (this.opts.rewrite ?? this.opts.write) : this.opts.write;
+    this.flushing = write(batch)
       .then(() => {
         this.failures = 0;
         if (this.buf.length > 0) this.schedule(0);
@@ -123,7 +129,7 @@ export class BatchedWriter<T> {
       if (!raw) break;
       const rows = (JSON.parse(raw) as T[]).map(spill.revive);
       try {
-        await this.opts.write(rows);
+        await (this.opts.rewrite ?? this.opts.write)(rows);
         written++;
         this.failures = 0;
       } catch {

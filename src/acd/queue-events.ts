@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { queueEvents, type QueueEventRow } from '../db/schema/index.js';
 import { BatchedWriter } from './batched-writer.js';
+import { insertMissing } from '../db/insert-missing.js';
 import type { PreviousAgentRecord } from './engine.js';
 
 /** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
@@ -14,6 +15,9 @@ export function createQueueEventWriter(db: Db, log?: Logger, spill?: { redis: Re
     log,
     write: async (rows) => {
       await db.insert(queueEvents).values(rows);
+    },
+    rewrite: async (rows) => {
+      await insertMissing(db, queueEvents, rows, ['tenantId', 'at', 'callUuid', 'type', 'agentId']);
     },
     spill: spill && { redis: spill.redis, key: `${spill.prefix}:spill:queue_events`, revive: (r) => ({ ...r, at: new Date(r.at) }) },
   });

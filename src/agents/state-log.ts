@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { agentStateLog, type AgentStateLogRow } from '../db/schema/index.js';
 import { BatchedWriter } from '../acd/batched-writer.js';
+import { insertMissing } from '../db/insert-missing.js';
 
 /** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
 export function createAgentStateLogWriter(db: Db, log?: Logger, spill?: { redis: Redis; prefix: string }): BatchedWriter<AgentStateLogRow> {
@@ -13,6 +14,9 @@ export function createAgentStateLogWriter(db: Db, log?: Logger, spill?: { redis:
     log,
     write: async (rows) => {
       await db.insert(agentStateLog).values(rows);
+    },
+    rewrite: async (rows) => {
+      await insertMissing(db, agentStateLog, rows, ['tenantId', 'agentId', 'startedAt', 'state']);
     },
     spill: spill && {
       redis: spill.redis,
