@@ -166,7 +166,10 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     const directory = new CallerDirectory(ctx.db);
     // the screen pop carries the IVR path the caller took (the session knows it; the queue request only its node)
     let ivrPathOf: (uuid: string) => string[] | undefined = () => undefined;
-    const acd = await startAcd(ctx, new EslOfferExecutor(cluster), {
+    // agents' phones register under their center's SIP domain (= tenant id; the overlay's hotline-agents profile forces
+    // it), not the switch's default domain (its IP): a bare user/1001 finds no registration (USER_NOT_REGISTERED)
+    const sipDomain = (tenantId: string) => tenantId;
+    const acd = await startAcd(ctx, new EslOfferExecutor(cluster, { sipDomain }), {
       defaultMusic: 'local_stream://moh',
       screenPop: queueScreenPop({ pool, directory }, (uuid) => ivrPathOf(uuid)),
       isVip: callerIsVip(directory),
@@ -197,6 +200,7 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
       recording: (s, leg, agentId) => recordAgentAnswer(recording, s, leg, agentId),
       blacklist: ivr.blacklist,
       gateway: 'hotline-carrier',
+      sipDomain,
       centerCallerId: () => '12345',
       commandTimeoutMs: env.ESL_COMMAND_TIMEOUT_MS,
       phoneOf: async (userId, tenantId) =>
