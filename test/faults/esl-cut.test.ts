@@ -5,31 +5,29 @@
 // keeps every live call and puts every agent in the right state.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { startEmulator, type RunningEmulator, type SimCaller } from '../../src/sim/index.js';
-import { createPool } from '../../src/db/client.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/env.js';
-import { prepareE2eTenant, until, heardFiles, type E2eTenant } from '../e2e/cti-fixture.js';
-import { ChildCti, EslLink, callCount, split, childEnv, shapeTenant, agentPhones, dialToMenu, agentStates, queueOrder } from './fault-fixture.js';
+import type { RunningEmulator, SimCaller } from '../../src/sim/index.js';
+import { until, heardFiles, type E2eTenant } from '../e2e/cti-fixture.js';
+import { ChildCti, EslLink, callCount, split, childEnv, shapeTenant, agentPhones, dialToMenu, agentStates, queueOrder , startFaultWorld, type FaultWorld } from './fault-fixture.js';
 
 const TOTAL = callCount(200);
 const { ivr: IVR, queue: QUEUE, talk: TALK } = split(TOTAL);
 /** callers of each kind that hang up while the CTI is blind */
 const GONE = Math.max(2, Math.round(TOTAL / 20));
 
+let world: FaultWorld;
 let e: E2eTenant;
 let emu: RunningEmulator;
-let link: EslLink;
 let pool: pg.Pool;
 let redis: Redis;
+let link: EslLink;
 let node: ChildCti | undefined;
 
 beforeAll(async () => {
-  e = await prepareE2eTenant({ agentCount: TALK + 2 });
-  pool = createPool(TEST_DATABASE_URL, 4);
-  redis = new Redis(TEST_REDIS_URL);
-  emu = await startEmulator({ heartbeatSec: 0, mediaDurations: Object.fromEntries(e.dirs.promptNames.map((n) => [n, 300])) });
+  // talking agents and two idle ones (ready, in a group nobody calls)
+  world = await startFaultWorld(TALK + 2);
+  ({ e, emu, pool, redis } = world);
   link = new EslLink({ host: emu.host, port: emu.port });
   await link.listen();
 }, 120_000);
@@ -37,10 +35,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await node?.kill9();
   await link?.close();
-  await emu?.close();
-  await redis?.quit();
-  await pool?.end();
-  await e?.close();
+  await world?.close();
 });
 
 describe(`ESL connection cut with ${TOTAL} live calls`, () => {

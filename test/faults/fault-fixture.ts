@@ -6,12 +6,12 @@ import net from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { setMembers } from '../../src/acd/groups.js';
-import { createDb } from '../../src/db/client.js';
-import type { RunningEmulator, SimCaller } from '../../src/sim/index.js';
+import { createDb, createPool } from '../../src/db/client.js';
+import { startEmulator, type RunningEmulator, type SimCaller } from '../../src/sim/index.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/env.js';
-import { until, heardFiles, type E2eTenant } from '../e2e/cti-fixture.js';
+import { until, heardFiles, prepareE2eTenant, type E2eTenant } from '../e2e/cti-fixture.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -210,4 +210,35 @@ export class EslLink {
     this.cut();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
+}
+
+/** What every fault test stands on: a demo tenant with agents, the emulator (outlives any CTI), PostgreSQL, Redis. */
+export interface FaultWorld {
+  e: E2eTenant;
+  emu: RunningEmulator;
+  pool: pg.Pool;
+  redis: Redis;
+  close(): Promise<void>;
+}
+
+export async function startFaultWorld(agentCount: number): Promise<FaultWorld> {
+  const e = await prepareE2eTenant({ agentCount });
+  const pool = createPool(TEST_DATABASE_URL, 4);
+  const redis = new Redis(TEST_REDIS_URL);
+  const emu = await startEmulator({ heartbeatSec: 0, mediaDurations: Object.fromEntries(e.dirs.promptNames.map((n) => [n, 300])) });
+  return {
+    e, emu, pool, redis,
+    close: async () => {
+      await emu.close();
+      await redis.quit();
+      await pool.end();
+      await e.close();
+    },
+  };
+}
+
+/** CDR rows of these calls (n) and distinct calls among them (d): n = d = calls means none lost, none doubled */
+export async function cdrCounts(pool: pg.Pool, callUuids: string[]): Promise<{ n: number; d: number }> {
+  const r = await pool.query<{ n: number; d: number }>('select count(*)::int n, count(distinct call_uuid)::int d from cdrs where call_uuid = any($1)', [callUuids]);
+  return r.rows[0]!;
 }

@@ -5,17 +5,16 @@
 // FAULT_CALLS=n runs it with n calls instead of 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { startEmulator, type RunningEmulator, type SimCaller } from '../../src/sim/index.js';
-import { createPool } from '../../src/db/client.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/env.js';
-import { prepareE2eTenant, until, heardFiles, type E2eTenant } from '../e2e/cti-fixture.js';
-import { ChildCti, callCount, split, childEnv, shapeTenant, agentPhones, dialToMenu, agentStates, queueOrder } from './fault-fixture.js';
+import type { RunningEmulator, SimCaller } from '../../src/sim/index.js';
+import { until, heardFiles, type E2eTenant } from '../e2e/cti-fixture.js';
+import { ChildCti, callCount, split, childEnv, shapeTenant, agentPhones, dialToMenu, agentStates, queueOrder, startFaultWorld, cdrCounts, type FaultWorld } from './fault-fixture.js';
 
 const TOTAL = callCount(500);
 const { ivr: IVR, queue: QUEUE, talk: TALK } = split(TOTAL);
 
+let world: FaultWorld;
 let e: E2eTenant;
 let emu: RunningEmulator;
 let pool: pg.Pool;
@@ -24,18 +23,13 @@ const nodes: ChildCti[] = [];
 
 beforeAll(async () => {
   // talking agents, two idle-but-ready ones (a group nobody calls) and two not ready (the queue's members)
-  e = await prepareE2eTenant({ agentCount: TALK + 4 });
-  pool = createPool(TEST_DATABASE_URL, 4);
-  redis = new Redis(TEST_REDIS_URL);
-  emu = await startEmulator({ heartbeatSec: 0, mediaDurations: Object.fromEntries(e.dirs.promptNames.map((n) => [n, 300])) });
+  world = await startFaultWorld(TALK + 4);
+  ({ e, emu, pool, redis } = world);
 }, 120_000);
 
 afterAll(async () => {
   for (const n of nodes) await n.kill9();
-  await emu?.close();
-  await redis?.quit();
-  await pool?.end();
-  await e?.close();
+  await world?.close();
 });
 
 describe(`kill -9 of a CTI node with ${TOTAL} live calls`, () => {
@@ -136,7 +130,7 @@ describe(`kill -9 of a CTI node with ${TOTAL} live calls`, () => {
     mark('next-menu');
     for (const c of all) c.hangup();
     const uuids = all.map((c) => c.uuid!);
-    const cdrCount = async () => (await pool.query<{ n: number; d: number }>('select count(*)::int n, count(distinct call_uuid)::int d from cdrs where call_uuid = any($1)', [uuids])).rows[0]!;
+    const cdrCount = () => cdrCounts(pool, uuids);
     await until(async () => (await cdrCount()).n >= TOTAL, 60_000, 'CDRs');
     mark('cdrs');
     await new Promise((r) => setTimeout(r, 500));

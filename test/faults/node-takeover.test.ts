@@ -4,17 +4,16 @@
 // its waiting callers are offered to agents by the survivor, IVR callers go on, and each call ends with one CDR.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { performance } from 'node:perf_hooks';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { startEmulator, type RunningEmulator, type SimCaller } from '../../src/sim/index.js';
-import { createPool } from '../../src/db/client.js';
-import { TEST_DATABASE_URL, TEST_REDIS_URL } from '../helpers/env.js';
-import { prepareE2eTenant, until, heardFiles, type E2eTenant } from '../e2e/cti-fixture.js';
-import { ChildCti, callCount, split, childEnv, shapeTenant, agentPhones, dialToMenu, queueOrder } from './fault-fixture.js';
+import type { RunningEmulator, SimCaller } from '../../src/sim/index.js';
+import { until, heardFiles, type E2eTenant } from '../e2e/cti-fixture.js';
+import { ChildCti, callCount, split, childEnv, shapeTenant, agentPhones, dialToMenu, queueOrder, startFaultWorld, cdrCounts, type FaultWorld } from './fault-fixture.js';
 
 const TOTAL = callCount(30);
 const { ivr: IVR, queue: QUEUE, talk: TALK } = split(TOTAL);
 
+let world: FaultWorld;
 let e: E2eTenant;
 let emu: RunningEmulator;
 let pool: pg.Pool;
@@ -23,18 +22,13 @@ const nodes: ChildCti[] = [];
 
 beforeAll(async () => {
   // talking agents, and one agent per waiting caller in the queue's group (not ready until after the takeover)
-  e = await prepareE2eTenant({ agentCount: TALK + QUEUE });
-  pool = createPool(TEST_DATABASE_URL, 4);
-  redis = new Redis(TEST_REDIS_URL);
-  emu = await startEmulator({ heartbeatSec: 0, mediaDurations: Object.fromEntries(e.dirs.promptNames.map((n) => [n, 300])) });
+  world = await startFaultWorld(TALK + QUEUE);
+  ({ e, emu, pool, redis } = world);
 }, 120_000);
 
 afterAll(async () => {
   for (const n of nodes) await n.kill9();
-  await emu?.close();
-  await redis?.quit();
-  await pool?.end();
-  await e?.close();
+  await world?.close();
 });
 
 describe('two CTI nodes, one killed', () => {
@@ -105,7 +99,7 @@ describe('two CTI nodes, one killed', () => {
 
     for (const c of all) if (!c.ended) c.hangup();
     const uuids = all.map((c) => c.uuid!);
-    const cdrCount = async () => (await pool.query<{ n: number; d: number }>('select count(*)::int n, count(distinct call_uuid)::int d from cdrs where call_uuid = any($1)', [uuids])).rows[0]!;
+    const cdrCount = () => cdrCounts(pool, uuids);
     await until(async () => (await cdrCount()).n >= TOTAL, 30_000, 'CDRs');
     await new Promise((r) => setTimeout(r, 500));
     expect(await cdrCount()).toEqual({ n: TOTAL, d: TOTAL });
