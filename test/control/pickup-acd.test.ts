@@ -1,21 +1,16 @@
 // 代答 of a call the ACD is offering, on the real composition and its emulated switch: agent A's phone rings for the
 // offer, colleague B picks the caller up. The ACD withdraws A's offer (A's phone stops, A ready without a miss), B is
 // talking in the routing state (no second offer to B), the queue events and the CDR say B answered.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { login } from '../http/fixture.js';
-import { prepareE2eTenant, startTestCti, until, hasHeard, sleep, agentReady, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
+import { until, sleep, agentReady } from '../e2e/cti-fixture.js';
+import { useComposedCti, queueCaller, type Composed } from './composition.js';
 
-let e: E2eTenant;
-let cti: StartedCti;
-
-beforeAll(async () => {
-  e = await prepareE2eTenant({ agentCount: 2 });
-  cti = await startTestCti(e);
-}, 30_000);
-
-afterAll(async () => {
-  await cti?.close();
-  await e?.close();
+const composed = useComposedCti(2);
+let e: Composed['e'];
+let cti: Composed['cti'];
+beforeAll(() => {
+  ({ e, cti } = composed);
 });
 
 it('B picks up the call ringing at A: the offer is withdrawn, A ready (no miss), B talking, answer logged for B', async () => {
@@ -27,9 +22,7 @@ it('B picks up the call ringing at A: the offer is withdrawn, A ready (no miss),
   const phoneA = emu.world.phone(a.extension!).set({ kind: 'manual' });
   emu.world.phone(b.extension!).set({ kind: 'answer', afterMs: 100 });
 
-  const caller = emu.world.dial({ from: '13800138111', to: '12345' });
-  await until(() => hasHeard(caller, 'main-menu.wav'), 10_000, 'main menu');
-  caller.press('1');
+  const caller = await queueCaller(cti, '13800138111');
   await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'ringing', 10_000, 'A ringing');
   const ringingAtA = phoneA.current()!;
 

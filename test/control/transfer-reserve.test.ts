@@ -2,30 +2,17 @@
 // rings for the transfer, a caller arriving in B's queue is not offered to B; B goes reserved → ringing → talking
 // (state log), and is offered the waiting caller only after the transferred call ends. A race between B turning
 // ready with a caller waiting and a transfer to B gives B exactly one call.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { login } from '../http/fixture.js';
-import { prepareE2eTenant, startTestCti, until, hasHeard, sleep, agentReady, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
+import { until, sleep, agentReady } from '../e2e/cti-fixture.js';
+import { useComposedCti, queueCaller, type Composed } from './composition.js';
 
-let e: E2eTenant;
-let cti: StartedCti;
-
-beforeAll(async () => {
-  e = await prepareE2eTenant({ agentCount: 2 });
-  cti = await startTestCti(e);
-}, 30_000);
-
-afterAll(async () => {
-  await cti?.close();
-  await e?.close();
+const composed = useComposedCti(2);
+let e: Composed['e'];
+let cti: Composed['cti'];
+beforeAll(() => {
+  ({ e, cti } = composed);
 });
-
-async function queueCaller(from: string) {
-  const emu = cti.emulator!;
-  const caller = emu.world.dial({ from, to: '12345' });
-  await until(() => hasHeard(caller, 'main-menu.wav'), 10_000, 'main menu');
-  caller.press('1');
-  return caller;
-}
 
 const offersTo = async (callUuid: string) =>
   (await cti.ctx.pool.query<{ agent_id: string }>(`select agent_id from queue_events where call_uuid = $1 and type = 'offer'`, [callUuid])).rows.map((r) => r.agent_id);
@@ -36,7 +23,7 @@ it('B is reserved for the transfer: a caller arriving meanwhile waits, B rings t
   const aSession = await agentReady(cti.app, a);
   emu.world.phone(a.extension!).set({ kind: 'answer', afterMs: 100 });
   const phoneB = emu.world.phone(b.extension!).set({ kind: 'manual' });
-  const caller1 = await queueCaller('13800138201');
+  const caller1 = await queueCaller(cti, '13800138201');
   await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'talking', 10_000, 'A talking');
   await agentReady(cti.app, b);
 
@@ -47,7 +34,7 @@ it('B is reserved for the transfer: a caller arriving meanwhile waits, B rings t
   expect(originate).toContain(`hotline_agent=${b.id}`);
 
   // a caller arrives while B's phone rings: B is not free, the caller waits (A is talking, B reserved)
-  const caller2 = await queueCaller('13800138202');
+  const caller2 = await queueCaller(cti, '13800138202');
   await until(async () => (await cti.acd.engine.position(caller2.uuid!)) !== null, 5000, 'caller 2 queued');
   await sleep(300);
   expect(await offersTo(caller2.uuid!)).toEqual([]);
@@ -91,9 +78,9 @@ it('race: B turns ready with a caller waiting while a transfer to B starts — B
   const aSession = await agentReady(cti.app, a);
   emu.world.phone(a.extension!).set({ kind: 'answer', afterMs: 100 });
   const phoneB = emu.world.phone(b.extension!).set({ kind: 'manual' });
-  const caller1 = await queueCaller('13800138301');
+  const caller1 = await queueCaller(cti, '13800138301');
   await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'talking', 10_000, 'A talking');
-  const caller2 = await queueCaller('13800138302');
+  const caller2 = await queueCaller(cti, '13800138302');
   await until(async () => (await cti.acd.engine.position(caller2.uuid!)) !== null, 5000, 'caller 2 queued');
 
   const bSession = await login(cti.app, b.loginId, b.password);

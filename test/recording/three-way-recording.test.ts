@@ -1,20 +1,15 @@
 // Recording survives the agent leaving a three-way (real composition, emulated switch): the agent's recording on
 // their leg ends when they leave; the caller's leg is recorded from before the kick until the call ends, so the
 // caller ↔ expert part is on record. The CDR's leg events say who left when.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { prepareE2eTenant, startTestCti, until, hasHeard, sleep, agentReady, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
+import { beforeAll, expect, it } from 'vitest';
+import { until, sleep, agentReady } from '../e2e/cti-fixture.js';
+import { useComposedCti, queueCaller, type Composed } from '../control/composition.js';
 
-let e: E2eTenant;
-let cti: StartedCti;
-
-beforeAll(async () => {
-  e = await prepareE2eTenant({ agentCount: 2 });
-  cti = await startTestCti(e);
-}, 30_000);
-
-afterAll(async () => {
-  await cti?.close();
-  await e?.close();
+const composed = useComposedCti(2);
+let e: Composed['e'];
+let cti: Composed['cti'];
+beforeAll(() => {
+  ({ e, cti } = composed);
 });
 
 interface RecRow {
@@ -33,9 +28,7 @@ it('the agent leaves the three-way: the caller leg is recorded from before the k
   emu.world.phone(a.extension!).set({ kind: 'answer', afterMs: 100 });
   emu.world.phone(expert.extension!).set({ kind: 'answer', afterMs: 100 });
 
-  const caller = emu.world.dial({ from: '13800138401', to: '12345' });
-  await until(() => hasHeard(caller, 'main-menu.wav'), 10_000, 'main menu');
-  caller.press('1');
+  const caller = await queueCaller(cti, '13800138401');
   await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'talking', 10_000, 'agent talking');
   await until(() => Boolean(emu.emulator.channel(caller.uuid!)?.partner), 5000, 'bridged');
   const agentLeg = emu.emulator.channel(caller.uuid!)!.partner!;

@@ -2,22 +2,17 @@
 // reserved → ringing, logged), the agent clicks answer on the socket (uuid_phone_event <leg> talk: the phone picks
 // up, the caller is bridged), hold/retrieve push call.state, answer without an offer is a typed error; REST
 // /calls/answer does the same; a colleague's pickup withdraws the ACD offer.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { login } from '../http/fixture.js';
-import { prepareE2eTenant, startTestCti, until, hasHeard, sleep, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
+import { until, sleep } from '../e2e/cti-fixture.js';
+import { useComposedCti, queueCaller, type Composed } from '../control/composition.js';
 import { TestClient } from './fixture.js';
 
-let e: E2eTenant;
-let cti: StartedCti;
-
-beforeAll(async () => {
-  e = await prepareE2eTenant({ agentCount: 2 });
-  cti = await startTestCti(e);
-}, 30_000);
-
-afterAll(async () => {
-  await cti?.close();
-  await e?.close();
+const composed = useComposedCti(2);
+let e: Composed['e'];
+let cti: Composed['cti'];
+beforeAll(() => {
+  ({ e, cti } = composed);
 });
 
 const commandsLike = (re: RegExp) => cti.emulator!.emulator.commands.map((c) => c.line).filter((c) => re.test(c));
@@ -30,14 +25,6 @@ async function agentSocket(agent: (typeof e.agents)[number]) {
   return { c, session };
 }
 
-async function callIn(from: string) {
-  const emu = cti.emulator!;
-  const caller = emu.world.dial({ from, to: '12345' });
-  await until(() => hasHeard(caller, 'main-menu.wav'), 10_000, 'main menu');
-  caller.press('1');
-  return caller;
-}
-
 it('soft answer over the socket: ringing state, uuid_phone_event talk, caller bridged, hold pushes held', async () => {
   const emu = cti.emulator!;
   const [a] = e.agents as [(typeof e.agents)[0]];
@@ -47,7 +34,7 @@ it('soft answer over the socket: ringing state, uuid_phone_event talk, caller br
   expect(await c.command('ready')).toMatchObject({ type: 'ack', state: { state: 'ready' } });
 
   const phone = emu.world.phone(a.extension!).set({ kind: 'manual' });
-  const caller = await callIn('13800138001');
+  const caller = await queueCaller(cti, '13800138001');
   const offer = await c.type('call.offer', () => true, 10_000);
   expect(offer.callUuid).toBe(caller.uuid);
   // the desk phone rings: reserved → ringing, on the socket and in the routing state
@@ -104,7 +91,7 @@ it('REST /calls/answer: a phone without remote control ignores the NOTIFY; nothi
 
   for (const url of ['/agents/me/sign-in', '/agents/me/ready']) expect((await cti.app.inject({ method: 'POST', url, headers: session.bearer, payload: {} })).statusCode).toBe(200);
   const phone = emu.world.phone(b.extension!).set({ kind: 'manual' }).withoutRemoteControl();
-  const caller = await callIn('13800138002');
+  const caller = await queueCaller(cti, '13800138002');
   await until(() => Boolean(phone.current()), 10_000, 'agent phone rings');
   await until(async () => (await cti.acd.engine.agent(b.id))?.state === 'ringing', 5000, 'ringing state');
   const res = await cti.app.inject({ method: 'POST', url: '/calls/answer', headers: session.bearer, payload: {} });
@@ -135,7 +122,7 @@ it('auto-answer chosen at sign-in: the offer carries the auto-answer headers and
   expect(await c.command('ready')).toMatchObject({ type: 'ack', state: { state: 'ready' } });
   // the phone's user would never pick up: only the header makes it answer
   const phone = emu.world.phone(a.extension!).set({ kind: 'manual' });
-  const caller = await callIn('13800138003');
+  const caller = await queueCaller(cti, '13800138003');
   await c.type('call.state', (f) => f.state === 'talking' && f.callUuid === caller.uuid, 10_000);
   const leg = phone.calls[phone.calls.length - 1]!;
   const originate = commandsLike(/originate /).find((l) => l.includes(`origination_uuid=${leg.uuid}`));
