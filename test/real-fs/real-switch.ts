@@ -2,13 +2,21 @@
 // a recorder of the commands the CTI sent, real WAV prompts (the switch cannot play the fixture's stub files) and
 // the CTI started against the real switch on PORT 8080, where the overlay's mod_xml_curl looks agents up.
 import fs from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { EslNode, type EslEvent } from '../../src/esl/index.js';
+import { tenants } from '../../src/db/schema/core.js';
+import { createGroup, setMembers } from '../../src/acd/groups.js';
+import { startTestCti, sleep, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
+import { makeTestContext, createTestUser, type TestUser } from '../http/fixture.js';
+import { randomPrefix } from '../helpers/env.js';
+import { prepareDemoTenant, ALWAYS_OPEN } from '../ivr/demo-tenant.js';
 export { until, sleep } from '../e2e/cti-fixture.js';
-import { startTestCti, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
 
 const target = (process.env.FREESWITCH_ESL ?? '').split(',')[0]?.trim() ?? '';
 const [host = '', portText = ''] = target.split(':');
@@ -124,4 +132,91 @@ export function startCtiOnRealSwitch(e: E2eTenant, env: Record<string, string> =
       ...env,
     },
   });
+}
+
+/**
+ * The hotline-agents profile forces every phone into the SIP domain `demo` (vars_hotline.xml hotline_sip_domain), and
+ * the CTI's directory maps that domain to the tenant `demo`. So the agents of these tests live in tenant `demo` of the
+ * test database, with random extensions (no clash with the seeded 1001…), in a skill group of their own that the
+ * main flow's key 1 (咨询) is pointed at in this test's copy of the flows.
+ */
+export async function prepareSipTenant(opts: { agentCount: number }): Promise<E2eTenant> {
+  const t = await makeTestContext();
+  await t.ctx.db.insert(tenants).values({ id: 'demo', name: '示范热线中心' }).onConflictDoNothing();
+  const agents: TestUser[] = [];
+  const base = 60_000 + Math.floor(Math.random() * 39_000);
+  for (let i = 0; i < opts.agentCount; i++) agents.push(await createTestUser(t.ctx, 'demo', 'agent', { extension: String(base + i) }));
+  const code = `rf${randomBytes(4).toString('hex')}`;
+  const group = await createGroup(t.ctx.db, 'demo', {
+    name: `实网测试组 ${code}`, code, strategy: 'longest_idle', musicOnHold: 'local_stream://moh', noAnswerTimeoutMs: 15_000, wrapUpMs: 2000,
+    overflowOnWait: { kind: 'voicemail' }, overflowOnLength: { kind: 'voicemail' },
+  });
+  await setMembers(t.ctx.db, 'demo', group.id, agents.map((a, i) => ({ agentId: a.id, proficiency: 5, position: i })));
+  const dirs = prepareDemoTenant('demo', { calendar: ALWAYS_OPEN });
+  const main = path.join(dirs.flows, 'demo', 'main.yaml');
+  fs.writeFileSync(main, fs.readFileSync(main, 'utf8').replace('skillGroup: consult', `skillGroup: ${code}`));
+  return { tenant: 'demo', dirs, agents, groups: new Map([[code, group.id]]), prefix: randomPrefix('rfs'), close: () => t.close() };
+}
+
+const SIPP = process.env.SIPP_BIN ?? 'sipp';
+const SCENARIOS = path.resolve('test/sipp');
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+/** why SIPp agents cannot run here, or null */
+export function sippMissing(): string | null {
+  if (spawnSync(SIPP, ['-v']).error) return `${SIPP} not found (Debian package sip-tester)`;
+  if (!fs.existsSync(path.join(SCENARIOS, 'agent-uas.xml'))) return 'test/sipp/agent-uas.xml is missing';
+  return null;
+}
+
+/**
+ * Agent phones: one SIPp UAS (test/sipp/agent-uas.xml) answering every INVITE after `ringMs`, and the given agents
+ * registered on hotline-agents (digest auth against the CTI's directory) with their contact at that UAS.
+ */
+export async function startSippAgents(agents: TestUser[], opts: { uasPort?: number; ringMs?: number } = {}): Promise<{ stop(): Promise<void> }> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'real-fs-sipp-'));
+  const uasPort = opts.uasPort ?? 5190;
+  const uas = spawn(SIPP, ['-sf', path.join(SCENARIOS, 'agent-uas.xml'), '-i', sipHost, '-p', String(uasPort), '-mp', String(uasPort + 12_000), '-rtp_echo', '-d', String(opts.ringMs ?? 300), '-nostdin', '-trace_err', '-error_file', path.join(work, 'uas-errors.log')], { cwd: work, stdio: 'ignore' });
+  await sleep(300);
+  if (uas.exitCode !== null) throw new Error(`sipp agent UAS on ${sipHost}:${uasPort} exited at once (${uas.exitCode})`);
+  // one REGISTER run per agent (see sipp/agent-register.xml for why); never spawnSync: the CTI in this process must
+  // answer the switch's directory lookups meanwhile
+  const registerOne = (a: TestUser, expires: number) =>
+    new Promise<number | null>((resolve) => {
+      const p = spawn(SIPP, [`${sipHost}:5070`, '-sf', path.join(HERE, 'sipp', 'agent-register.xml'), '-i', sipHost, '-p', String(uasPort + 1), '-au', a.extension!, '-ap', a.sipPassword!, '-s', a.extension!, '-key', 'uas_port', String(uasPort), '-key', 'expires', String(expires), '-m', '1', '-nostdin', '-timeout', '10', '-timeout_error', '-trace_msg', '-message_file', path.join(work, `register-${a.extension}.log`)], { cwd: work, stdio: 'ignore' });
+      p.once('exit', (code) => resolve(code));
+    });
+  const register = async (expires: number) => {
+    for (const a of agents) {
+      const code = await registerOne(a, expires);
+      if (code !== 0) return code;
+    }
+    return 0;
+  };
+  const status = await register(300);
+  if (status !== 0) {
+    uas.kill('SIGTERM');
+    throw new Error(`sipp REGISTER of ${agents.map((a) => a.extension).join(',')} on ${sipHost}:5070 failed (exit ${status}); is the CTI's directory on :8080 reachable?`);
+  }
+  return {
+    async stop() {
+      await register(0);
+      uas.kill('SIGTERM');
+      await new Promise((r) => (uas.exitCode !== null ? r(null) : uas.once('exit', r)));
+    },
+  };
+}
+
+/**
+ * A citizen dials 12345: a loopback call into the overlay's context `hotline`. Returns the caller's own leg (-a, parked
+ * here; DTMF sent on it reaches the hotline leg as RFC 2833) and the hotline leg (-b) the CTI takes, which is the call's id.
+ */
+export async function dial12345(fs: SwitchObserver, callerNumber = '13800138000'): Promise<{ callerLeg: string; hotlineLeg: string }> {
+  const callerLeg = randomUUID();
+  const job = await fs.api(
+    `originate {origination_uuid=${callerLeg},origination_caller_id_number=${callerNumber},loopback_bowout=false,ignore_early_media=true}loopback/12345/hotline &park()`,
+  );
+  if (!job.startsWith('+OK')) throw new Error(`originate into context hotline failed: ${job}`);
+  const hotlineLeg = (await fs.api(`uuid_getvar ${callerLeg} other_loopback_leg_uuid`)).trim();
+  return { callerLeg, hotlineLeg };
 }
