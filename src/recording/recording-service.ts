@@ -12,6 +12,7 @@ import path from 'node:path';
 import { and, desc, eq, isNull, lte } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { recordings, recordingMarks, type Recording } from '../db/schema/recording.js';
 import { cdrs } from '../db/schema/calls.js';
 import { tenantScope } from '../db/schema/core.js';
@@ -95,6 +96,9 @@ export class RecordingService {
   private readonly live = new Map<string, LiveRecording>();
   /** switch path → recording id, for RECORD_* events */
   private readonly byPath = new Map<string, string>();
+  /** rows of recordings started while PostgreSQL was down, inserted when it is back */
+  private readonly unsavedRows = new Map<string, typeof recordings.$inferInsert>();
+  private unsavedTimer: NodeJS.Timeout | null = null;
   private readonly onEvent = (ev: EslEvent): void => this.handleEvent(ev);
   private attached = false;
 
@@ -110,6 +114,8 @@ export class RecordingService {
   }
 
   detach(): void {
+    if (this.unsavedTimer) clearInterval(this.unsavedTimer);
+    this.unsavedTimer = null;
     this.opts.esl.off('event', this.onEvent);
     this.attached = false;
   }
@@ -137,7 +143,7 @@ export class RecordingService {
     const startedAt = new Date();
     const id = randomUUID();
     const relative = relativeWavPath(id, target.tenantId, startedAt, this.opts.timeZone);
-    await this.opts.db.insert(recordings).values({
+    const row: typeof recordings.$inferInsert = {
       id,
       tenantId: target.tenantId,
       callUuid: target.callUuid,
@@ -152,7 +158,16 @@ export class RecordingService {
       wavPath: relative,
       channels: stereo ? 2 : 1,
       status: 'recording',
-    });
+    };
+    try {
+      await this.opts.db.insert(recordings).values(row);
+    } catch (err) {
+      if (!isDatabaseUnavailable(err)) throw err;
+      // every hotline call is recorded, database or not: the row goes in when PostgreSQL is back, and the
+      // housekeeping sweep finalizes it from the WAV if its RECORD_STOP came meanwhile
+      this.log.warn({ err: (err as Error).message, call: target.callUuid, recording: id }, 'database unavailable; recording row saved later');
+      this.saveLater(row);
+    }
     // FreeSWITCH creates missing folders itself only for some file modules; on a shared mount we make sure
     await mkdir(path.dirname(resolveInside(this.opts.recordingsDir, relative)), { recursive: true });
     const switchPath = this.switchPathOf(relative);
@@ -170,6 +185,35 @@ export class RecordingService {
     }
     this.log.info({ call: target.callUuid, leg: target.legUuid, recording: id, path: switchPath }, 'recording started');
     return id;
+  }
+
+  private saveLater(row: typeof recordings.$inferInsert): void {
+    this.unsavedRows.set(row.id!, row);
+    if (this.unsavedTimer) return;
+    this.unsavedTimer = setInterval(() => void this.saveUnsaved(), UNSAVED_RETRY_MS);
+    this.unsavedTimer.unref();
+  }
+
+  /** Insert the rows of recordings started during a database outage (each once: the id is the key). */
+  async saveUnsaved(): Promise<number> {
+    let saved = 0;
+    for (const [id, row] of this.unsavedRows) {
+      try {
+        await this.opts.db.insert(recordings).values(row).onConflictDoNothing({ target: recordings.id });
+      } catch {
+        return saved; // still down: the next round tries again
+      }
+      this.unsavedRows.delete(id);
+      saved++;
+      // its RECORD_STOP came while the row was missing: duration and size from the WAV
+      if (!this.live.has(id)) {
+        await this.finalizeFromFile({ id, tenantId: row.tenantId, wavPath: row.wavPath, startedAt: row.startedAt ?? new Date() }).catch(() => false);
+      }
+    }
+    if (this.unsavedTimer) clearInterval(this.unsavedTimer);
+    this.unsavedTimer = null;
+    if (saved > 0) this.log.info({ saved }, 'recording rows of the database outage saved');
+    return saved;
   }
 
   /**
@@ -298,6 +342,17 @@ export class RecordingService {
     if (!file) return;
     const id = this.byPath.get(file) ?? this.idFromPath(file);
     if (!id) return;
+    const unsaved = this.unsavedRows.get(id);
+    if (unsaved) {
+      // its row is not in the database yet (outage): keep the switch's start time; saveUnsaved finalizes it
+      if (ev.name === 'RECORD_START') unsaved.startedAt = eventTime(ev) ?? unsaved.startedAt;
+      const rec = this.live.get(id);
+      if (ev.name === 'RECORD_STOP' && rec) {
+        this.forget(rec);
+        rec.onStop?.();
+      }
+      return;
+    }
     const work = ev.name === 'RECORD_START' ? this.onRecordStart(id, ev) : this.onRecordStop(id, ev);
     work.catch((err: unknown) => this.log.error({ err, recording: id, event: ev.name }, 'recording event not applied'));
   }
@@ -457,3 +512,6 @@ export async function linkCdrRecording(db: Db, tenantId: string, callUuid: strin
     .returning({ id: cdrs.callUuid });
   return rows.length > 0;
 }
+
+/** how often rows of recordings started during a database outage are tried again */
+const UNSAVED_RETRY_MS = 5000;
