@@ -40,6 +40,10 @@ export const envSchema = z.object({
   IVR_FLOWS_DIR: z.string().default('ivr-flows'),
   PROMPTS_DIR: z.string().default('var/prompts'),
   RECORDINGS_DIR: z.string().default('var/recordings'),
+  /** where recordings are compressed: worker-thread (off the CTI's event loop), inline (on it), off (npm run worker:recording does it) */
+  RECORDING_COMPRESSION: z.enum(['worker-thread', 'inline', 'off']).default('worker-thread'),
+  /** parallel compression jobs (ffmpeg processes); unset = CPU cores − 1, at least 1 */
+  RECORDING_COMPRESSION_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   /** failed logins in a row that lock an account, and for how long */
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),

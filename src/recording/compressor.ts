@@ -1,94 +1,51 @@
 // Compression of finished recordings: BullMQ queue `recording-compress` (job id = recording id, so a recording is
-// never queued twice), ffmpeg WAV → Opus in Ogg, ffprobe check of the result, and only then the WAV is deleted.
-//
-// Why Opus (Ogg) and not MP3: Ogg pages carry sample-exact granule positions, so ffprobe's duration of the result
-// matches the WAV to a few ms and the 1 % / 100 ms check is meaningful (an 8 kHz MP3 reports up to ~190 ms more:
-// frame padding that ffprobe does not subtract). Opus at 24 kbit/s keeps both stereo channels intelligible for
-// speech at ~1/10 of the WAV (8 kHz 16-bit stereo = 256 kbit/s); every current browser plays and seeks it.
-import { spawn } from 'node:child_process';
-import { rename, stat, unlink } from 'node:fs/promises';
+// never queued twice). The job body (ffmpeg → Opus, ffprobe check, row update, WAV removal) is compress-job.ts; where
+// it runs is the mode: `worker-thread` (default) spawns ffmpeg from a worker thread, off the CTI's event loop;
+// `inline` runs it on the caller's loop (tests, the standalone worker process); `off` here means no worker at all
+// (another process, `npm run worker:recording`, consumes the queue).
+import os from 'node:os';
 import { Queue, Worker, UnrecoverableError, type Job } from 'bullmq';
-import { and, eq, lt, sql } from 'drizzle-orm';
+import { and, eq, lt } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { recordings } from '../db/schema/recording.js';
 import { redisConnectionOptions } from '../calls/cdr-writer.js';
-import { compressedPathFor, resolveInside } from './paths.js';
+import { compressRecording, type CompressOptions, type CompressOutcome, type CompressRecordingDeps } from './compress-job.js';
+import type { CompressThreadData } from './compress-thread.js';
 import type { CompressionQueue } from './recording-service.js';
 
+export {
+  compressWav,
+  probeDurationMs,
+  compressRecording,
+  CompressionVerifyError,
+  COMPRESSED_FORMAT,
+  COMPRESSED_EXTENSION,
+  DEFAULT_ENCODER_ARGS,
+  DEFAULT_NICENESS,
+} from './compress-job.js';
+export type { CompressOptions, CompressResult, CompressOutcome, CompressRecordingDeps } from './compress-job.js';
+
 export const RECORDING_COMPRESS_QUEUE = 'recording-compress';
-export const COMPRESSED_FORMAT = 'opus';
-export const COMPRESSED_EXTENSION = 'opus';
+/** the sandboxed processor's entry (plain .mjs: it registers tsx itself) */
+const THREAD_PROCESSOR = new URL('./compress-thread.mjs', import.meta.url);
+
+export type CompressionMode = 'inline' | 'worker-thread';
 
 export interface CompressJob {
   recordingId: string;
   tenantId: string;
 }
 
-export interface CompressOptions {
-  ffmpegPath?: string;
-  ffprobePath?: string;
-  /** encoder arguments after `-i <wav>` (default: libopus 24 kbit/s, voip tuning) */
-  encoderArgs?: string[];
-  /** tolerance of the duration check: the larger of these (defaults 100 ms and 1 %) */
-  toleranceMs?: number;
-  toleranceRatio?: number;
+/** What a job returns (BullMQ's returnvalue): threadId 0 = the main thread. */
+export interface CompressJobResult {
+  outcome: Exclude<CompressOutcome, 'not-ready'>;
+  threadId: number;
 }
 
-export const DEFAULT_ENCODER_ARGS = ['-c:a', 'libopus', '-b:a', '24k', '-application', 'voip', '-f', 'ogg'];
-
-export class CompressionVerifyError extends Error {
-  override name = 'CompressionVerifyError';
-}
-
-function run(cmd: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`))));
-  });
-}
-
-/** Container duration as ffprobe reports it (ms). */
-export async function probeDurationMs(file: string, ffprobePath = 'ffprobe'): Promise<number> {
-  const out = await run(ffprobePath, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=noprint_wrappers=1:nokey=1', file]);
-  const seconds = Number(out.trim());
-  if (!Number.isFinite(seconds)) throw new CompressionVerifyError(`ffprobe gave no duration for ${file}`);
-  return Math.round(seconds * 1000);
-}
-
-export interface CompressResult {
-  wavDurationMs: number;
-  durationMs: number;
-  sizeBytes: number;
-}
-
-/**
- * Encode `wav` to `out` through a temporary file, verify duration and size, then move it into place. The WAV is
- * not touched; on any failure the temporary file is removed and nothing is left at `out`.
- */
-export async function compressWav(wav: string, out: string, opts: CompressOptions = {}): Promise<CompressResult> {
-  const ffmpeg = opts.ffmpegPath ?? 'ffmpeg';
-  const ffprobe = opts.ffprobePath ?? 'ffprobe';
-  const tmp = `${out}.part`;
-  try {
-    await run(ffmpeg, ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', '-i', wav, ...(opts.encoderArgs ?? DEFAULT_ENCODER_ARGS), tmp]);
-    const [wavDurationMs, durationMs, st] = await Promise.all([probeDurationMs(wav, ffprobe), probeDurationMs(tmp, ffprobe), stat(tmp)]);
-    const tolerance = Math.max(opts.toleranceMs ?? 100, wavDurationMs * (opts.toleranceRatio ?? 0.01));
-    if (st.size <= 0) throw new CompressionVerifyError('compressed file is empty');
-    if (Math.abs(durationMs - wavDurationMs) > tolerance) {
-      throw new CompressionVerifyError(`compressed duration ${durationMs} ms differs from the WAV's ${wavDurationMs} ms by more than ${Math.round(tolerance)} ms`);
-    }
-    await rename(tmp, out);
-    return { wavDurationMs, durationMs, sizeBytes: st.size };
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
+/** Parallel jobs when not configured: leave one core to call handling. */
+export function defaultCompressionConcurrency(): number {
+  return Math.max(1, os.availableParallelism() - 1);
 }
 
 export interface RecordingCompressorOptions extends CompressOptions {
@@ -98,42 +55,63 @@ export interface RecordingCompressorOptions extends CompressOptions {
   prefix: string;
   recordingsDir: string;
   log: Logger;
-  /** run a worker in this process (default true) */
+  /** run a worker in this process (default true); false = only enqueue (another process compresses) */
   worker?: boolean;
-  /** parallel ffmpeg processes (default 1: compression must not starve call handling of CPU) */
+  /** where the worker runs the job (default inline); worker-thread needs databaseUrl */
+  mode?: CompressionMode;
+  /** the worker thread's own connection (one per thread) */
+  databaseUrl?: string;
+  /** parallel jobs, each its own ffmpeg (and thread in worker-thread mode); default defaultCompressionConcurrency() */
   concurrency?: number;
   attempts?: number;
   /** first retry delay; doubles per attempt (default 5000 ms) */
   backoffMs?: number;
 }
 
-export type CompressOutcome = 'compressed' | 'already' | 'not-ready';
-
 export class RecordingCompressor implements CompressionQueue {
   private readonly queue: Queue<CompressJob>;
-  private readonly worker: Worker<CompressJob> | null;
+  private readonly worker: Worker<CompressJob, CompressJobResult> | null;
   private readonly log: Logger;
-  readonly stats = { compressed: 0, failed: 0 };
+  /** compressed: by compress() and this worker's jobs; lastThreadId: where the last job ran (0 = main thread) */
+  readonly stats = { compressed: 0, failed: 0, lastThreadId: null as number | null };
 
   constructor(private readonly opts: RecordingCompressorOptions) {
     this.log = opts.log.child({ module: 'recording-compress' });
     const connection = redisConnectionOptions(opts.redisUrl);
     this.queue = new Queue<CompressJob>(RECORDING_COMPRESS_QUEUE, { connection, prefix: opts.prefix });
     this.queue.on('error', (err) => this.log.warn({ err: err.message }, 'compress queue error'));
-    this.worker =
-      opts.worker === false
-        ? null
-        : new Worker<CompressJob>(RECORDING_COMPRESS_QUEUE, (job) => this.runJob(job), {
-            connection,
-            prefix: opts.prefix,
-            concurrency: opts.concurrency ?? 1,
-          });
+    this.worker = opts.worker === false ? null : this.startWorker(connection);
     this.worker?.on('error', (err) => this.log.warn({ err: err.message }, 'compress worker error'));
+    this.worker?.on('completed', (_job, result) => {
+      this.stats.lastThreadId = result.threadId;
+      if (result.outcome === 'compressed') this.stats.compressed++;
+    });
     this.worker?.on('failed', (job, err) => {
       if (!job) return;
       this.stats.failed++;
-      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError;
+      // from a worker thread the error arrives as a plain Error carrying the original name
+      const final = job.attemptsMade >= (job.opts.attempts ?? 1) || err instanceof UnrecoverableError || err.name === 'UnrecoverableError';
       this.log[final ? 'error' : 'warn']({ recording: job.data.recordingId, attempt: job.attemptsMade, err: err.message }, final ? 'compression failed for good; the WAV is kept' : 'compression failed; will retry');
+    });
+  }
+
+  private startWorker(connection: ReturnType<typeof redisConnectionOptions>): Worker<CompressJob, CompressJobResult> {
+    const common = { connection, prefix: this.opts.prefix, concurrency: this.opts.concurrency ?? defaultCompressionConcurrency() };
+    if ((this.opts.mode ?? 'inline') === 'inline') {
+      return new Worker<CompressJob, CompressJobResult>(RECORDING_COMPRESS_QUEUE, (job) => this.runJob(job), common);
+    }
+    if (!this.opts.databaseUrl) throw new Error('RecordingCompressor: worker-thread mode needs databaseUrl');
+    const { ffmpegPath, ffprobePath, encoderArgs, toleranceMs, toleranceRatio, niceness } = this.opts;
+    const workerData: CompressThreadData = {
+      databaseUrl: this.opts.databaseUrl,
+      recordingsDir: this.opts.recordingsDir,
+      logLevel: this.opts.log.level,
+      compress: { ffmpegPath, ffprobePath, encoderArgs, toleranceMs, toleranceRatio, niceness },
+    };
+    return new Worker<CompressJob, CompressJobResult>(RECORDING_COMPRESS_QUEUE, THREAD_PROCESSOR, {
+      ...common,
+      useWorkerThreads: true,
+      workerThreadsOptions: { workerData },
     });
   }
 
@@ -151,54 +129,22 @@ export class RecordingCompressor implements CompressionQueue {
     );
   }
 
-  private async runJob(job: Job<CompressJob>): Promise<void> {
-    const outcome = await this.compress(job.data.recordingId, job.data.tenantId);
+  private async runJob(job: Job<CompressJob>): Promise<CompressJobResult> {
+    const outcome = await compressRecording(this.jobDeps(), job.data.recordingId, job.data.tenantId);
     // still being recorded: retry later (the backoff covers a RECORD_STOP that is on its way)
     if (outcome === 'not-ready') throw new Error('recording not finished yet');
+    return { outcome, threadId: 0 };
   }
 
-  /** Compress one recording now (the job body; also used by the benchmark). */
+  private jobDeps(): CompressRecordingDeps {
+    return { db: this.opts.db, recordingsDir: this.opts.recordingsDir, log: this.log, compress: this.opts };
+  }
+
+  /** Compress one recording now, on this thread (the job body; also used by tests and the benchmark). */
   async compress(recordingId: string, tenantId: string): Promise<CompressOutcome> {
-    const { db } = this.opts;
-    const [row] = await db.select().from(recordings).where(and(eq(recordings.tenantId, tenantId), eq(recordings.id, recordingId))).limit(1);
-    if (!row) throw new UnrecoverableError(`recording ${recordingId} not found`);
-    if (row.status === 'compressed') return 'already';
-    if (row.status !== 'stopped') return 'not-ready';
-    const wav = resolveInside(this.opts.recordingsDir, row.wavPath);
-    const relativeOut = compressedPathFor(row.wavPath, COMPRESSED_EXTENSION);
-    const out = resolveInside(this.opts.recordingsDir, relativeOut);
-    if (!(await stat(wav).catch(() => null))) {
-      // nothing to retry on: the row needs a person (or the directory is not mounted here)
-      await db.update(recordings).set({ compressError: 'WAV file missing', compressAttempts: sql`${recordings.compressAttempts} + 1` }).where(eq(recordings.id, recordingId));
-      throw new UnrecoverableError(`WAV of recording ${recordingId} is missing: ${wav}`);
-    }
-    try {
-      const result = await compressWav(wav, out, this.opts);
-      const updated = await db
-        .update(recordings)
-        .set({
-          status: 'compressed',
-          format: COMPRESSED_FORMAT,
-          compressedPath: relativeOut,
-          compressedSizeBytes: result.sizeBytes,
-          compressError: null,
-          compressAttempts: sql`${recordings.compressAttempts} + 1`,
-        })
-        .where(and(eq(recordings.id, recordingId), eq(recordings.status, 'stopped')))
-        .returning({ id: recordings.id });
-      if (updated.length === 0) return 'already';
-      // the row now points at the verified compressed file; only now may the original go
-      await unlink(wav).catch((err: unknown) => this.log.warn({ err: (err as Error).message, recording: recordingId }, 'WAV not deleted'));
-      this.stats.compressed++;
-      this.log.info({ recording: recordingId, wavMs: result.wavDurationMs, ms: result.durationMs, bytes: result.sizeBytes }, 'recording compressed');
-      return 'compressed';
-    } catch (err) {
-      await db
-        .update(recordings)
-        .set({ compressError: (err as Error).message.slice(0, 500), compressAttempts: sql`${recordings.compressAttempts} + 1` })
-        .where(eq(recordings.id, recordingId));
-      throw err;
-    }
+    const outcome = await compressRecording(this.jobDeps(), recordingId, tenantId);
+    if (outcome === 'compressed') this.stats.compressed++;
+    return outcome;
   }
 
   /**

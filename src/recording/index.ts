@@ -4,13 +4,25 @@ export type { RecordingTarget, RecordingActor, RecordingServiceOptions, Compress
 export {
   RecordingCompressor,
   compressWav,
+  compressRecording,
   probeDurationMs,
+  defaultCompressionConcurrency,
   CompressionVerifyError,
   RECORDING_COMPRESS_QUEUE,
   COMPRESSED_FORMAT,
   DEFAULT_ENCODER_ARGS,
+  DEFAULT_NICENESS,
 } from './compressor.js';
-export type { CompressJob, CompressOptions, CompressResult, CompressOutcome, RecordingCompressorOptions } from './compressor.js';
+export type {
+  CompressJob,
+  CompressJobResult,
+  CompressionMode,
+  CompressOptions,
+  CompressResult,
+  CompressOutcome,
+  CompressRecordingDeps,
+  RecordingCompressorOptions,
+} from './compressor.js';
 export { recordingRoutes, parseRange } from './routes.js';
 export type { RecordingRoutesDeps } from './routes.js';
 export { searchRecordings, getRecording, listMarks, toPublicRecording } from './store.js';

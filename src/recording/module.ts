@@ -11,7 +11,7 @@ import { recordingRoutes } from './routes.js';
 export interface RecordingModuleOptions {
   /** RECORDINGS_DIR as FreeSWITCH sees it, when it is mounted elsewhere on the switch */
   switchRecordingsDir?: string;
-  /** run the compression worker in this process (default true) */
+  /** run the compression worker in this process (default: unless RECORDING_COMPRESSION=off) */
   worker?: boolean;
   /** how often to look for recordings left without RECORD_STOP or uncompressed (default 5 min; 0 = never) */
   sweepIntervalMs?: number;
@@ -34,7 +34,11 @@ export function startRecordingModule(ctx: AppContext, esl: EslCluster, opts: Rec
     prefix: ctx.redisPrefix,
     recordingsDir,
     log: ctx.log,
-    worker: opts.worker,
+    // off: this node only enqueues; `npm run worker:recording` (worker-main.ts) compresses
+    worker: opts.worker ?? ctx.env.RECORDING_COMPRESSION !== 'off',
+    mode: ctx.env.RECORDING_COMPRESSION === 'inline' ? 'inline' : 'worker-thread',
+    databaseUrl: ctx.env.DATABASE_URL,
+    concurrency: ctx.env.RECORDING_COMPRESSION_CONCURRENCY,
   });
   const service = new RecordingService({
     db: ctx.db,

@@ -39,6 +39,8 @@ describe('environment', () => {
     XML_CURL_ALLOW_REMOTE: 'TRUE!',
     SIP_DEFAULT_TENANT: 'Demo Center',
     SEED_DEMO_DATA: '2',
+    RECORDING_COMPRESSION: 'thread',
+    RECORDING_COMPRESSION_CONCURRENCY: '0',
   };
   /** paths and host names: any string is taken as given */
   const FREE_FORM = ['HOST', 'IVR_FLOWS_DIR', 'PROMPTS_DIR', 'RECORDINGS_DIR', 'TRUST_PROXY'];
@@ -66,6 +68,12 @@ describe('environment', () => {
     expect(env.XML_CURL_ALLOW_REMOTE).toBe(false);
     expect(env.XML_CURL_SECRET).toBeUndefined();
     expect(env.SIP_DEFAULT_TENANT).toBe('demo');
+  });
+
+  it('compresses recordings in a worker thread unless told otherwise', () => {
+    expect(loadEnv({}).RECORDING_COMPRESSION).toBe('worker-thread');
+    expect(loadEnv({}).RECORDING_COMPRESSION_CONCURRENCY).toBeUndefined();
+    expect(loadEnv({ RECORDING_COMPRESSION: 'off', RECORDING_COMPRESSION_CONCURRENCY: '3' })).toMatchObject({ RECORDING_COMPRESSION: 'off', RECORDING_COMPRESSION_CONCURRENCY: 3 });
   });
 
   it('.env.example documents every variable of the schema, and parses', () => {

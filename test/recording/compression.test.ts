@@ -15,6 +15,7 @@ import { tenants } from '../../src/db/schema/core.js';
 import { recordings } from '../../src/db/schema/recording.js';
 import { RecordingCompressor, compressWav, probeDurationMs, CompressionVerifyError, relativeWavPath, DEFAULT_ENCODER_ARGS } from '../../src/recording/index.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, randomPrefix } from '../helpers/env.js';
+import { threadId } from 'node:worker_threads';
 
 const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
 const until = async (cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> => {
@@ -142,6 +143,38 @@ describe('recording compression', () => {
     expect(Math.abs(ok.durationMs - 19_850)).toBeLessThanOrEqual(30);
     await expect(compressWav(wav, path.join(dir, 'b.opus'), { encoderArgs: ['-t', '19.7', ...DEFAULT_ENCODER_ARGS] })).rejects.toBeInstanceOf(CompressionVerifyError);
     expect(existsSync(path.join(dir, 'b.opus'))).toBe(false);
+  });
+
+  it('worker-thread mode: the job runs in a worker thread (not this one), compresses with the duration kept, updates the row and removes the WAV', async () => {
+    const { id, wav } = await stoppedRecording(4);
+    const threaded = newCompressor({ worker: true, mode: 'worker-thread', databaseUrl: TEST_DATABASE_URL, concurrency: 1 });
+    await threaded.enqueue(id, tenant);
+    await until(async () => (await rowOf(id)).status === 'compressed', 30_000);
+    await until(() => threaded.stats.compressed === 1);
+    expect(threaded.stats.lastThreadId).not.toBeNull();
+    expect(threaded.stats.lastThreadId).not.toBe(threadId);
+    expect(threaded.stats.lastThreadId).not.toBe(0);
+    const row = await rowOf(id);
+    expect(row).toMatchObject({ format: 'opus', compressError: null, compressAttempts: 1 });
+    expect(existsSync(wav)).toBe(false);
+    expect(Math.abs((await probeDurationMs(path.join(dir, row.compressedPath!))) - 4000)).toBeLessThanOrEqual(50);
+  });
+
+  it('worker-thread mode: a missing WAV fails for good at once (UnrecoverableError crosses the thread), a bad encode is retried and keeps the WAV', async () => {
+    const gone = await stoppedRecording(1);
+    await rm(gone.wav);
+    const bad = await stoppedRecording(3);
+    const threaded = newCompressor({ worker: true, mode: 'worker-thread', databaseUrl: TEST_DATABASE_URL, attempts: 3, backoffMs: 50, encoderArgs: ['-t', '1', ...DEFAULT_ENCODER_ARGS] });
+    await threaded.enqueue(gone.id, tenant);
+    await threaded.enqueue(bad.id, tenant);
+    await until(async () => (await rowOf(bad.id)).compressAttempts === 3, 30_000);
+    await until(async () => (await threaded.backlog()) === 0);
+    // 1 (missing, not retried) + 3 (verification failures)
+    expect(threaded.stats.failed).toBe(4);
+    expect(await rowOf(gone.id)).toMatchObject({ status: 'stopped', compressError: 'WAV file missing', compressAttempts: 1 });
+    expect((await rowOf(bad.id)).compressError).toMatch(/differs from the WAV/);
+    expect(existsSync(bad.wav)).toBe(true);
+    expect(threaded.stats.compressed).toBe(0);
   });
 
   it('the BullMQ worker retries with backoff, keeps the WAV after the last attempt, and requeueStopped finishes it later', async () => {
