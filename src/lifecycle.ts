@@ -3,6 +3,7 @@
 // hooks (HTTP server, ESL, Redis, PostgreSQL) in reverse order of registration.
 import type { Logger } from 'pino';
 import { metrics } from './http/metrics.js';
+import { withTimeout } from './lib/with-timeout.js';
 
 export interface DrainContext {
   /** aborted when the drain deadline passes: hooks should stop waiting and return */
@@ -127,16 +128,6 @@ export class Lifecycle {
 function removeFrom<T>(list: T[], item: T): void {
   const i = list.indexOf(item);
   if (i >= 0) list.splice(i, 1);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => (clearTimeout(timer), resolve(v)),
-      (e) => (clearTimeout(timer), reject(e)),
-    );
-  });
 }
 
 /** The process-wide lifecycle: one CTI node per process. `lifecycle.draining` is what call intake checks. */

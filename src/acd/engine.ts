@@ -26,6 +26,7 @@ import type {
 import type { QueueEventRow, AgentStateLogRow, QueueEventType } from '../db/schema/index.js';
 import type { AgentState, AgentTransition } from '../agents/states.js';
 import { estimateWaitMs } from './estimate.js';
+import { withTimeout } from '../lib/with-timeout.js';
 
 export interface RowSink<T> {
   push(row: T): void;
@@ -1067,13 +1068,3 @@ function deferred(): Deferred {
 const PREV_LOAD_TIMEOUT_MS = 2000;
 /** after a failed history load, route without it this long before trying again */
 const PREV_RETRY_MS = 30_000;
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => (clearTimeout(timer), resolve(v)),
-      (e) => (clearTimeout(timer), reject(e)),
-    );
-  });
-}
