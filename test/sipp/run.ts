@@ -210,8 +210,10 @@ function lastStats(file: string): Record<string, string> {
  * double offers (an originate for an agent or a call while its earlier leg is still up).
  */
 class CallWatcher {
-  readonly callers = new Map<string, { ended: boolean; byCaller: boolean; cause?: string; welcomed: boolean; keyAt?: number; firstLegAt?: number }>();
-  private readonly legAgent = new Map<string, { agent: string; call: string }>();
+  readonly callers = new Map<string, { ended: boolean; byCaller: boolean; cause?: string; welcomed: boolean; bridged: boolean; keyAt?: number; firstLegAt?: number }>();
+  private readonly legAgent = new Map<string, { agent: string; call: string; at: number }>();
+  /** the first double offers to an agent, for the JSON */
+  readonly doubleAgentSamples: { agent: string; call: string; previousCall: string; previousLegCreated: boolean; msSincePrevious: number }[] = [];
   private readonly agentLeg = new Map<string, string>();
   private readonly callLeg = new Map<string, string>();
   private readonly liveLegs = new Set<string>();
@@ -247,10 +249,11 @@ class CallWatcher {
     if (!uuid) return;
     const h = ev.headers;
     if (ev.name === 'CHANNEL_CREATE' && h['Call-Direction'] === 'inbound' && (h['Caller-Caller-ID-Number'] ?? '').startsWith(CALLER_PREFIX))
-      this.callers.set(uuid, { ended: false, byCaller: false, welcomed: false });
+      this.callers.set(uuid, { ended: false, byCaller: false, welcomed: false, bridged: false });
     const caller = this.callers.get(uuid);
     if (caller) {
       if (ev.name === 'PLAYBACK_START' && /welcome/.test(h['Playback-File-Path'] ?? '')) caller.welcomed = true;
+      if (ev.name === 'CHANNEL_BRIDGE') caller.bridged = true;
       if (ev.name === 'DTMF' && caller.keyAt === undefined) caller.keyAt = Number(h['Event-Date-Timestamp']) / 1000;
       if (ev.name === 'CHANNEL_HANGUP' && !caller.ended) {
         caller.ended = true;
@@ -287,8 +290,12 @@ class CallWatcher {
     for (const m of text.matchAll(/origination_uuid=([0-9a-f-]{36}),hotline_agent=([^,\]]+)/g)) {
       const [, leg, agent] = m as unknown as [string, string, string];
       const prev = this.agentLeg.get(agent);
-      if (prev && this.legAlive(prev)) this.doubleAgent++;
-      this.legAgent.set(leg, { agent, call });
+      if (prev && this.legAlive(prev)) {
+        this.doubleAgent++;
+        const p = this.legAgent.get(prev)!;
+        this.doubleAgentSamples.push({ agent, call, previousCall: p.call, previousLegCreated: this.liveLegs.has(prev), msSincePrevious: Math.round(performance.now() - p.at) });
+      }
+      this.legAgent.set(leg, { agent, call, at: performance.now() });
       this.agentLeg.set(agent, leg);
       this.callLeg.set(call, leg);
     }
@@ -301,6 +308,48 @@ class CallWatcher {
 
   close(): void {
     for (const d of this.detach) d();
+  }
+}
+
+/**
+ * What FreeSWITCH's mod_xml_curl sees: the CTI's /freeswitch/directory answer time for one agent, asked every 250 ms
+ * during the run (the overlay gives xml_curl 3 s; a slower answer makes the switch fail the offer SUBSCRIBER_ABSENT),
+ * and the peak of queries waiting for a PostgreSQL connection in the CTI's pool.
+ */
+class DirectoryProbe {
+  readonly answersMs: number[] = [];
+  failures = 0;
+  poolWaitingPeak = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+
+  constructor(
+    private readonly cti: RunningCti,
+    private readonly extension: string,
+  ) {}
+
+  start(): void {
+    const url = `http://127.0.0.1:${CTI_PORT}/freeswitch/directory`;
+    const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+    if (process.env.XML_CURL_SECRET) headers.authorization = `Basic ${Buffer.from(`freeswitch:${process.env.XML_CURL_SECRET}`).toString('base64')}`;
+    const body = new URLSearchParams({ section: 'directory', user: this.extension, domain: TENANT, action: 'user_call' }).toString();
+    this.timer = setInterval(() => {
+      this.poolWaitingPeak = Math.max(this.poolWaitingPeak, this.cti.ctx.pool.waitingCount);
+      if (this.inFlight > 20) return;
+      this.inFlight++;
+      const t = performance.now();
+      fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(15_000) })
+        .then(async (r) => {
+          const text = await r.text();
+          if (r.ok && text.includes(`id="${this.extension}"`)) this.answersMs.push(performance.now() - t);
+          else this.failures++;
+        }, () => this.failures++)
+        .finally(() => this.inFlight--);
+    }, 250);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
   }
 }
 
@@ -396,7 +445,9 @@ async function main(): Promise<void> {
 
     say(`calling: ${CALLS} calls at ${RATE}/s to 12345 on ${facts.hostIp}:${facts.externalPort}, key ${MENU_KEY} ${keyAfterMs} ms after the answer, ${TALK_S} s on the line after it…`);
     const from = new Date(Date.now() - 1000);
+    const directory = new DirectoryProbe(cti, agents[0]!.extension);
     probe.begin();
+    directory.start();
     const t0 = performance.now();
     const callerStats = path.join(work, 'caller-stats.csv');
     await runSipp([`${facts.hostIp}:${facts.externalPort}`, '-sf', path.join(HERE, 'caller.xml'), '-i', facts.hostIp, '-p', String(CALLER_PORT), '-mp', '20000', '-r', String(RATE), '-m', String(CALLS), '-l', String(Math.max(CALLS, 1)), '-d', String(TALK_S * 1000), '-set', 'key_after_ms', String(keyAfterMs), '-key', 'caller_prefix', CALLER_PREFIX, '-timeout', String(Math.ceil(CALLS / RATE + keyAfterMs / 1000 + TALK_S + 120)), '-trace_stat', '-stf', callerStats, '-fd', '5', '-trace_err', '-error_file', path.join(work, 'caller-errors.log')], work, 'callers');
@@ -404,6 +455,7 @@ async function main(): Promise<void> {
     // the last hang-ups reach the CTI: CDRs, wrap-ups
     await sleep(2000);
     const w = probe.end();
+    directory.stop();
     const caller = lastStats(callerStats);
     const to = new Date();
     const tracks = [...watcher.callers.values()];
@@ -445,7 +497,10 @@ async function main(): Promise<void> {
     }
     const sipRow: Row = {
       'SIPp callers ok / failed': `${caller['SuccessfulCall(C)'] ?? '?'} / ${Number.isFinite(sipFailed) ? sipFailed : '?'}`,
+      'callers bridged to an agent': `${tracks.filter((t) => t.bridged).length} / ${tracks.length}`,
       'callers still up at end': String(result.stuckAtEnd),
+      'directory answer p50/p99/max ms': directory.answersMs.length ? `${fmt(pct(directory.answersMs, 50), 0)}/${fmt(pct(directory.answersMs, 99), 0)}/${fmt(Math.max(...directory.answersMs), 0)}${directory.failures ? ` (${directory.failures} failed)` : ''}` : 'n/a',
+      'DB pool waiting (peak)': String(directory.poolWaitingPeak),
       'agent states after': Object.entries(agentStates).map(([k, v]) => `${k} ${v}`).join(', ') || 'none',
     };
     const name = `sipp ${RATE}/s`;
@@ -457,7 +512,7 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify({
       startedAt: started, settings: { AGENTS, RATE, CALLS, TALK_S, WRAP_S, keyAfterMs, tenant: TENANT, esl: ESL, hostIp: facts.hostIp }, rows,
-      details: { switch: { ...result, nMs: undefined, nP50: pct(result.nMs, 50), nP99: pct(result.nMs, 99) }, sipp: caller, agentStates, cti: { ...w, decisionsEslMs: undefined, decisionsAfterWrapUpTimerMs: undefined, dtmfToCommandMs: undefined, triggerToEnqueueMs: undefined, enqueueToOriginateMs: undefined, acdP50: fmt(pct(w.decisionsEslMs, 50), 2) }, cdrs, workDir: work },
+      details: { switch: { ...result, nMs: undefined, nP50: pct(result.nMs, 50), nP99: pct(result.nMs, 99) }, sipp: caller, agentStates, cti: { ...w, decisionsEslMs: undefined, decisionsAfterWrapUpTimerMs: undefined, dtmfToCommandMs: undefined, triggerToEnqueueMs: undefined, enqueueToOriginateMs: undefined, acdP50: fmt(pct(w.decisionsEslMs, 50), 2) }, cdrs, doubleOffersToAgents: watcher.doubleAgentSamples.slice(0, 50), directoryAnswersMs: { p50: pct(directory.answersMs, 50), p99: pct(directory.answersMs, 99), failures: directory.failures }, workDir: work },
     }, null, 2));
     say(`written ${path.relative(process.cwd(), out)} (SIPp logs in ${work})`);
   } finally {
