@@ -19,7 +19,7 @@ import { compressedPathFor, resolveInside } from './paths.js';
 export const COMPRESSED_FORMAT = 'opus';
 export const COMPRESSED_EXTENSION = 'opus';
 export const DEFAULT_ENCODER_ARGS = ['-c:a', 'libopus', '-b:a', '24k', '-application', 'voip', '-f', 'ogg'];
-/** ffmpeg/ffprobe run at this nice value, so live calls win the CPU when both want it */
+/** ffmpeg/ffprobe run this much nicer than the CTI (like `nice -n 10`), so live calls win the CPU when both want it */
 export const DEFAULT_NICENESS = 10;
 
 export interface CompressOptions {
@@ -30,7 +30,7 @@ export interface CompressOptions {
   /** tolerance of the duration check: the larger of these (defaults 100 ms and 1 %) */
   toleranceMs?: number;
   toleranceRatio?: number;
-  /** scheduling priority of ffmpeg and ffprobe (default 10; 0 = leave as inherited) */
+  /** ffmpeg and ffprobe run this much nicer than this process (default 10, capped at 19; 0 = as inherited) */
   niceness?: number;
 }
 
@@ -43,7 +43,7 @@ function run(cmd: string, args: string[], niceness: number): Promise<string> {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     if (niceness > 0 && child.pid !== undefined) {
       try {
-        os.setPriority(child.pid, niceness);
+        os.setPriority(child.pid, Math.min(19, os.getPriority() + niceness));
       } catch {
         // the child may already have exited (a failed exec); its exit code tells the story
       }

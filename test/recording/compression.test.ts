@@ -1,8 +1,8 @@
 // The compression job on real WAVs made with sox: duration kept, original removed only after the check, failures
 // keep the original and are retried with backoff (BullMQ on the test Redis).
 import { describe, it, expect, beforeAll, afterAll, beforeEach, afterEach } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile, readdir, stat } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile, readFile, readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -175,6 +175,53 @@ describe('recording compression', () => {
     expect((await rowOf(bad.id)).compressError).toMatch(/differs from the WAV/);
     expect(existsSync(bad.wav)).toBe(true);
     expect(threaded.stats.compressed).toBe(0);
+  });
+
+  it('ffmpeg and both ffprobes run 10 nicer than the CTI (calls win the CPU), or as inherited with niceness 0', async () => {
+    const niceLog = path.join(dir, 'nice.log');
+    // wrappers that run the real tool, then note their own nice value (field 19 of /proc/<pid>/stat)
+    const wrapper = async (tool: string) => {
+      const file = path.join(dir, `${tool}-wrapper.sh`);
+      await writeFile(file, `#!/bin/sh\n${tool} "$@"\nrc=$?\necho "${tool} $(cut -d' ' -f19 /proc/$$/stat)" >> ${niceLog}\nexit $rc\n`, { mode: 0o755 });
+      return file;
+    };
+    const tools = { ffmpegPath: await wrapper('ffmpeg'), ffprobePath: await wrapper('ffprobe') };
+    const wav = path.join(dir, 'n.wav');
+    makeStereoWav(wav, 1);
+    await compressWav(wav, path.join(dir, 'n.opus'), tools);
+    const base = os.getPriority();
+    const nicer = Math.min(19, base + 10);
+    const lines = (await readFile(niceLog, 'utf8')).trim().split('\n').sort();
+    expect(lines).toEqual([`ffmpeg ${nicer}`, `ffprobe ${nicer}`, `ffprobe ${nicer}`]);
+    await rm(niceLog);
+    await compressWav(wav, path.join(dir, 'm.opus'), { ...tools, niceness: 0 });
+    expect((await readFile(niceLog, 'utf8')).trim().split('\n')).toContain(`ffmpeg ${base}`);
+  });
+
+  it('RECORDING_COMPRESSION=off: the CTI only queues, and npm run worker:recording (a separate process) compresses, then stops cleanly on SIGTERM', async () => {
+    const { id, wav } = await stoppedRecording(3);
+    const prefix = randomPrefix('cmp-proc');
+    const worker = spawn(path.resolve('node_modules/.bin/tsx'), ['src/recording/worker-main.ts'], {
+      env: { ...process.env, DATABASE_URL: TEST_DATABASE_URL, REDIS_URL: TEST_REDIS_URL, REDIS_PREFIX: prefix, RECORDINGS_DIR: dir, LOG_LEVEL: 'info', RECORDING_COMPRESSION_CONCURRENCY: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    worker.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    worker.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+    try {
+      await until(() => output.includes('recording worker ready'), 30_000);
+      const cti = newCompressor({ prefix, worker: false });
+      await cti.enqueue(id, tenant);
+      await until(async () => (await rowOf(id)).status === 'compressed', 30_000);
+      await until(() => !existsSync(wav));
+      expect(cti.stats.compressed).toBe(0); // not this process
+      expect(output).toContain('recording compressed');
+      worker.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (worker.exitCode === null) worker.kill('SIGKILL');
+    }
   });
 
   it('the BullMQ worker retries with backoff, keeps the WAV after the last attempt, and requeueStopped finishes it later', async () => {
