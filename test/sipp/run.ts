@@ -320,6 +320,7 @@ class DirectoryProbe {
   readonly answersMs: number[] = [];
   failures = 0;
   poolWaitingPeak = 0;
+  poolOpenPeak = 0;
   private timer: NodeJS.Timeout | undefined;
   private inFlight = 0;
 
@@ -335,6 +336,7 @@ class DirectoryProbe {
     const body = new URLSearchParams({ section: 'directory', user: this.extension, domain: TENANT, action: 'user_call' }).toString();
     this.timer = setInterval(() => {
       this.poolWaitingPeak = Math.max(this.poolWaitingPeak, this.cti.ctx.pool.waitingCount);
+      this.poolOpenPeak = Math.max(this.poolOpenPeak, this.cti.ctx.pool.totalCount);
       if (this.inFlight > 20) return;
       this.inFlight++;
       const t = performance.now();
@@ -450,7 +452,7 @@ async function main(): Promise<void> {
     directory.start();
     const t0 = performance.now();
     const callerStats = path.join(work, 'caller-stats.csv');
-    await runSipp([`${facts.hostIp}:${facts.externalPort}`, '-sf', path.join(HERE, 'caller.xml'), '-i', facts.hostIp, '-p', String(CALLER_PORT), '-mp', '20000', '-r', String(RATE), '-m', String(CALLS), '-l', String(Math.max(CALLS, 1)), '-d', String(TALK_S * 1000), '-set', 'key_after_ms', String(keyAfterMs), '-key', 'caller_prefix', CALLER_PREFIX, '-timeout', String(Math.ceil(CALLS / RATE + keyAfterMs / 1000 + TALK_S + 120)), '-trace_stat', '-stf', callerStats, '-fd', '5', '-trace_err', '-error_file', path.join(work, 'caller-errors.log')], work, 'callers');
+    await runSipp([`${facts.hostIp}:${facts.externalPort}`, '-sf', path.join(HERE, 'caller.xml'), '-i', facts.hostIp, '-p', String(CALLER_PORT), '-mp', '12000', '-r', String(RATE), '-m', String(CALLS), '-l', String(Math.max(CALLS, 1)), '-d', String(TALK_S * 1000), '-set', 'key_after_ms', String(keyAfterMs), '-key', 'caller_prefix', CALLER_PREFIX, '-timeout', String(Math.ceil(CALLS / RATE + keyAfterMs / 1000 + TALK_S + 120)), '-trace_stat', '-stf', callerStats, '-fd', '5', '-trace_err', '-error_file', path.join(work, 'caller-errors.log')], work, 'callers');
     const arrivalS = CALLS / RATE;
     // the last hang-ups reach the CTI: CDRs, wrap-ups
     await sleep(2000);
@@ -500,7 +502,7 @@ async function main(): Promise<void> {
       'callers bridged to an agent': `${tracks.filter((t) => t.bridged).length} / ${tracks.length}`,
       'callers still up at end': String(result.stuckAtEnd),
       'directory answer p50/p99/max ms': directory.answersMs.length ? `${fmt(pct(directory.answersMs, 50), 0)}/${fmt(pct(directory.answersMs, 99), 0)}/${fmt(Math.max(...directory.answersMs), 0)}${directory.failures ? ` (${directory.failures} failed)` : ''}` : 'n/a',
-      'DB pool waiting (peak)': String(directory.poolWaitingPeak),
+      'DB pool queries waiting / connections (peak)': `${directory.poolWaitingPeak} / ${directory.poolOpenPeak}`,
       'agent states after': Object.entries(agentStates).map(([k, v]) => `${k} ${v}`).join(', ') || 'none',
     };
     const name = `sipp ${RATE}/s`;
