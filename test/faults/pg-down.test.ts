@@ -149,11 +149,15 @@ describe(`PostgreSQL down for ${DOWN_MS / 1000} s under load`, () => {
         expect(await count(`select count(*)::int n from agent_state_log where agent_id = $1 and state = 'talking' and started_at >= $2`, [agentId, new Date(downAt)])).toBe(calls);
       }
       // every answered call was recorded: the switch was told to, and its row went in once the database was back
+      // (finalized from the WAV, then possibly compressed already)
       await until(
-        async () => (await count(`select count(*)::int n from recordings where call_uuid = any($1) and status = 'stopped'`, [all])) === answeredCalls.length,
+        async () => (await count(`select count(*)::int n from recordings where call_uuid = any($1) and status in ('stopped', 'compressed')`, [all])) === answeredCalls.length,
         30_000,
         'recording rows written and finalized',
-      );
+      ).catch(async (err: Error) => {
+        const statuses = await check.query('select status, count(*)::int n from recordings where call_uuid = any($1) group by status', [all]);
+        throw new Error(`${err.message}: ${JSON.stringify(statuses.rows)} of ${answeredCalls.length}`);
+      });
       const recs = await check.query<{ call_uuid: string; n: number; cdr_linked: number }>(
         `select r.call_uuid, count(*)::int n, count(*) filter (where c.recording_id = r.id::text)::int cdr_linked
            from recordings r left join cdrs c on c.call_uuid = r.call_uuid where r.call_uuid = any($1) group by r.call_uuid`,
