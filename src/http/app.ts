@@ -123,7 +123,9 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
     {
       schema: {
         tags: ['ops'],
-        summary: 'Health of this node: 200 when every required part is up and the node is not draining, else 503',
+        summary:
+          'Health of this node: 200 when every required part (ESL, Redis) is up and the node is not draining, else 503; ' +
+          'status degraded (still 200) when an optional part such as PostgreSQL is down',
         querystring: { type: 'object', additionalProperties: false },
       },
     },
@@ -132,7 +134,8 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
       const draining = lifecycle.draining;
       const ok = report.ok && !draining;
       reply.code(ok ? 200 : 503);
-      return { status: draining ? 'draining' : report.ok ? 'ok' : 'down', node: ctx.nodeId, draining, checks: report.checks };
+      const status = draining ? 'draining' : !report.ok ? 'down' : report.degraded ? 'degraded' : 'ok';
+      return { status, node: ctx.nodeId, draining, checks: report.checks };
     },
   );
 

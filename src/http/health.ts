@@ -1,5 +1,6 @@
 // Health sources aggregated by /healthz. A required source that is down makes the node unhealthy (503);
-// optional ones are reported but don't fail the check. Modules add their own (ESL per node, flow load errors…).
+// an optional one that is down makes it `degraded` (still 200: it serves calls) and is reported with its detail.
+// Modules add their own (ESL per node, flow load errors…).
 import type pg from 'pg';
 import type { Redis } from 'ioredis';
 
@@ -19,6 +20,8 @@ export interface HealthSource {
 
 export interface HealthReport {
   ok: boolean;
+  /** every required source is up but at least one optional source is down */
+  degraded: boolean;
   checks: Record<string, HealthResult & { required: boolean; ms: number }>;
 }
 
@@ -59,7 +62,8 @@ export class HealthRegistry {
       }),
     );
     const checks = Object.fromEntries(entries);
-    return { ok: entries.every(([, r]) => r.ok || !r.required), checks };
+    const ok = entries.every(([, r]) => r.ok || !r.required);
+    return { ok, degraded: ok && entries.some(([, r]) => !r.ok), checks };
   }
 }
 
@@ -73,9 +77,15 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+/**
+ * Not required: calls keep flowing while PostgreSQL is down (CDRs, state logs and queue events are buffered in
+ * Redis, sessions are cached there), so a 503 that makes a load balancer or watchdog restart the node would drop
+ * live calls for nothing. Down, it makes the node `degraded`.
+ */
 export function postgresHealth(pool: pg.Pool): HealthSource {
   return {
     name: 'postgres',
+    required: false,
     async check() {
       await pool.query('select 1');
       return { ok: true, detail: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } };

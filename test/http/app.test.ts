@@ -4,6 +4,8 @@ import { buildHttpApp } from '../../src/http/app.js';
 import { metrics, eslMetrics } from '../../src/http/metrics.js';
 import { Lifecycle } from '../../src/lifecycle.js';
 import { requireRole, currentUser } from '../../src/auth/guard.js';
+import { createPool, createDb } from '../../src/db/client.js';
+import { freePort } from '../helpers/pg-instance.js';
 import { makeTestContext, createTestTenant, createTestUser, login, type TestContext } from './fixture.js';
 
 let t: TestContext;
@@ -40,11 +42,11 @@ afterAll(async () => {
 });
 
 describe('/healthz', () => {
-  it('is 200 when PostgreSQL, Redis and every required source are up (optional failures are reported only)', async () => {
+  it('is 200 when PostgreSQL, Redis and every required source are up (optional failures: degraded, reported)', async () => {
     const res = await app.inject({ method: 'GET', url: '/healthz' });
     expect(res.statusCode).toBe(200);
     const body = res.json();
-    expect(body.status).toBe('ok');
+    expect(body.status).toBe('degraded');
     expect(body.checks.postgres.ok).toBe(true);
     expect(body.checks.redis.ok).toBe(true);
     expect(body.checks['esl:fs1']).toMatchObject({ ok: true, required: true });
@@ -64,6 +66,29 @@ describe('/healthz', () => {
     expect(hung.json().checks.hung.detail.error).toMatch(/timed out/);
     remove();
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+
+  it('PostgreSQL down is degraded, not down: 200 with the error (calls go on), while Redis and ESL stay required', async () => {
+    const deadPool = createPool(`postgres://postgres@127.0.0.1:${await freePort()}/postgres`, 1);
+    const pgDownApp = await buildHttpApp({ ...t.ctx, pool: deadPool, db: createDb(deadPool) }, { lifecycle: new Lifecycle() });
+    try {
+      const res = await pgDownApp.inject({ method: 'GET', url: '/healthz' });
+      expect(res.statusCode).toBe(200);
+      const body = res.json();
+      expect(body.status).toBe('degraded');
+      expect(body.checks.postgres).toMatchObject({ ok: false, required: false });
+      expect(body.checks.postgres.detail.error).toMatch(/ECONNREFUSED|connect/);
+      expect(body.checks.redis).toMatchObject({ ok: true, required: true });
+
+      const redisDown = pgDownApp.health.add({ name: 'redis', check: () => ({ ok: false, detail: { status: 'end' } }) });
+      const both = await pgDownApp.inject({ method: 'GET', url: '/healthz' });
+      expect(both.statusCode).toBe(503);
+      expect(both.json().status).toBe('down');
+      redisDown();
+    } finally {
+      await pgDownApp.close();
+      await deadPool.end();
+    }
   });
 
   it('is 503 with status draining once the node drains', async () => {
