@@ -28,6 +28,7 @@ import { SpawnTimer } from './lib/spawn-timer.js';
 import { ThreeWayDriver } from './lib/three-way.js';
 import type { ChildReply, ChildRequest, ScenarioSpec, SwitchScenarioResult, SwitchStats } from './lib/protocol.js';
 import { pct, fmt, printTable, rowFor, type Row } from './lib/table.js';
+import { ensureDatabase } from './lib/storage.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, envName: string, dflt: string): string => {
@@ -86,21 +87,6 @@ class SwitchChild {
 }
 
 // ------------------------------------------------------------------------------------------- storage
-async function ensureDatabase(url: string): Promise<void> {
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  u.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: u.toString() });
-  await admin.connect();
-  try {
-    const r = await admin.query('select 1 from pg_database where datname = $1', [name]);
-    // the app role has CREATEDB (scripts/setup.sh); otherwise create it as the postgres OS user
-    if (r.rowCount === 0) await admin.query(`create database "${name.replace(/"/g, '')}"`);
-  } finally {
-    await admin.end();
-  }
-}
-
 async function countCdrs(pool: pg.Pool, tenant: string, from: Date, to: Date): Promise<number> {
   const r = await pool.query<{ n: string }>('select count(*) as n from cdrs where tenant_id = $1 and start_at >= $2 and start_at < $3', [tenant, from, to]);
   return Number(r.rows[0]!.n);

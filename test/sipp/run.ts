@@ -25,6 +25,7 @@ import { EslNode, type EslEvent } from '../../src/esl/index.js';
 import type { TtsProvider } from '../../src/tts/index.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../ivr/demo-tenant.js';
 import { CtiProbe } from '../../bench/lib/cti-probe.js';
+import { ensureDatabase } from '../../bench/lib/storage.js';
 import type { SwitchScenarioResult } from '../../bench/lib/protocol.js';
 import { fmt, pct, printTable, rowFor, type Row } from '../../bench/lib/table.js';
 
@@ -102,19 +103,6 @@ async function connectEsl(): Promise<EslNode> {
 }
 
 // ------------------------------------------------------------------------------------------- storage and tenant
-async function ensureDatabase(url: string): Promise<void> {
-  const u = new URL(url);
-  const name = u.pathname.slice(1);
-  u.pathname = '/postgres';
-  const admin = new pg.Client({ connectionString: u.toString() });
-  await admin.connect();
-  try {
-    if ((await admin.query('select 1 from pg_database where datname = $1', [name])).rowCount === 0) await admin.query(`create database "${name.replace(/"/g, '')}"`);
-  } finally {
-    await admin.end();
-  }
-}
-
 interface Agent {
   id: string;
   loginId: string;
