@@ -47,6 +47,8 @@ interface SessionRecording {
 export class ApiCommands {
   readonly table = new Map<string, ApiHandler>();
   private readonly recordings = new WeakMap<Channel, Map<string, SessionRecording>>();
+  /** "uuid path" of recordings accepted but not started yet (the start is deferred a tick) */
+  private readonly pendingRecordings = new Set<string>();
 
   constructor(private readonly d: ApiDeps) {
     this.install();
@@ -262,19 +264,38 @@ export class ApiCommands {
       if (!ch) return r('-ERR Cannot locate session!\n');
       const fe = ch.owner as { onSwitchDtmf?(ch: Channel, d: string): void } | undefined;
       fe?.onSwitchDtmf?.(ch, digits ?? '');
-      r('+OK Success\n');
+      // the real switch's reply (mod_commands uuid_send_dtmf), checked on FreeSWITCH 1.11
+      r(`+OK ${ch.uuid} sent DTMF ${digits ?? ''}.\n`);
+    });
+    // keys queued on a channel as if it had received them (switch_channel_queue_dtmf_string): the app running on it
+    // reads them, e.g. eavesdrop's mode keys on a supervisor's leg; the DTMF event fires as the app dequeues them
+    T.set('uuid_recv_dtmf', (a, r) => {
+      const [u, digits] = a.split(/\s+/);
+      const ch = this.ch(u);
+      if (!ch) return r('-ERR Cannot locate session!\n');
+      r(`+OK ${ch.uuid} received DTMF ${digits ?? ''}.\n`);
+      for (const d of digits ?? '') core.dtmf(ch, d, 'APP');
     });
     T.set('uuid_record', (a, r) => {
       const [u, action, path, limit] = a.split(/\s+/);
       const ch = this.ch(u);
       if (!ch) return r('-ERR Cannot locate session!\n');
       if (action === 'start' && path) {
-        later(() => this.startRecording(ch, path, Number(limit) || 0), 20);
+        const key = `${ch.uuid} ${path}`;
+        this.pendingRecordings.add(key);
+        later(() => {
+          this.pendingRecordings.delete(key);
+          this.startRecording(ch, path, Number(limit) || 0);
+        }, 20);
         r('+OK Success\n');
       } else if (action === 'stop' && path) {
         this.stopRecording(ch, path, 'success-maxtime');
         r('+OK Success\n');
-      } else if (action === 'mask' || action === 'unmask') r('+OK Success\n');
+      } else if (action === 'mask' || action === 'unmask') {
+        // the real switch refuses a mask of a path the leg is not recording: "-ERR Cannot mask recording session!"
+        if (path && !this.recordings.get(ch)?.has(path) && !this.pendingRecordings.has(`${ch.uuid} ${path}`)) return r(`-ERR Cannot ${action} recording session!\n`);
+        r('+OK Success\n');
+      }
       else r('-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]\n');
     });
 
