@@ -27,6 +27,8 @@ export const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().url().default('postgres://hotline:hotline@127.0.0.1:5432/hotline'),
+  /** statement timeout of the CTI's PostgreSQL pool (server-side, and client-side 1 s later for a silent server) */
+  PG_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(10_000),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('hotline'),
   FREESWITCH_ESL: eslNodes.default([]),

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   }
   const log = pino({ level: env.LOG_LEVEL });
   const concurrency = env.RECORDING_COMPRESSION_CONCURRENCY ?? defaultCompressionConcurrency();
-  const pool = createPool(env.DATABASE_URL, concurrency + 1);
+  const pool = createPool(env.DATABASE_URL, concurrency + 1, { queryTimeoutMs: env.PG_QUERY_TIMEOUT_MS });
   const compressor = new RecordingCompressor({
     db: createDb(pool),
     redisUrl: env.REDIS_URL,

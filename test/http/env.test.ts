@@ -22,6 +22,7 @@ describe('environment', () => {
     PORT: '-1',
     LOG_LEVEL: 'verbose',
     DATABASE_URL: 'not a url',
+    PG_QUERY_TIMEOUT_MS: '500',
     REDIS_URL: '127.0.0.1:6379',
     REDIS_PREFIX: 'hot line;DEL *',
     FREESWITCH_ESL: '10.0.0.5:8021,fs2',
