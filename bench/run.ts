@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadEnv } from '../src/config/env.js';
 import { startCti, type RunningCti } from '../src/server.js';
@@ -28,7 +27,7 @@ import { SpawnTimer } from './lib/spawn-timer.js';
 import { ThreeWayDriver } from './lib/three-way.js';
 import type { ChildReply, ChildRequest, ScenarioSpec, SwitchScenarioResult, SwitchStats } from './lib/protocol.js';
 import { pct, fmt, printTable, rowFor, type Row } from './lib/table.js';
-import { ensureDatabase } from './lib/storage.js';
+import { ensureDatabase, dropRedisKeys } from './lib/storage.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, envName: string, dflt: string): string => {
@@ -103,21 +102,6 @@ async function settledCdrs(pool: pg.Pool, tenant: string, from: Date, to: Date, 
     last = n;
     if (n >= target || performance.now() - stableSince > 3000 || performance.now() > deadline) return n;
     await sleep(500);
-  }
-}
-
-/** the run's Redis keys (ACD state, BullMQ queues) under its random prefix */
-async function dropRedisKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
   }
 }
 

@@ -1,5 +1,7 @@
-// The load runs' own PostgreSQL database (bench/run.ts: hotline_bench, test/sipp/run.ts: hotline_sipp).
+// The load runs' own storage: their PostgreSQL database (bench/run.ts: hotline_bench, test/sipp/run.ts: hotline_sipp) and
+// their Redis keys under a random prefix.
 import pg from 'pg';
+import { Redis } from 'ioredis';
 
 /** create the database named in the URL if it does not exist */
 export async function ensureDatabase(url: string): Promise<void> {
@@ -14,5 +16,20 @@ export async function ensureDatabase(url: string): Promise<void> {
     if (r.rowCount === 0) await admin.query(`create database "${name.replace(/"/g, '')}"`);
   } finally {
     await admin.end();
+  }
+}
+
+/** the run's Redis keys (ACD state, BullMQ queues) under its random prefix */
+export async function dropRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
   }
 }

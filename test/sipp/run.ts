@@ -25,7 +25,7 @@ import { EslNode, type EslEvent } from '../../src/esl/index.js';
 import type { TtsProvider } from '../../src/tts/index.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../ivr/demo-tenant.js';
 import { CtiProbe } from '../../bench/lib/cti-probe.js';
-import { ensureDatabase } from '../../bench/lib/storage.js';
+import { ensureDatabase, dropRedisKeys } from '../../bench/lib/storage.js';
 import type { SwitchScenarioResult } from '../../bench/lib/protocol.js';
 import { fmt, pct, printTable, rowFor, type Row } from '../../bench/lib/table.js';
 
@@ -362,6 +362,7 @@ async function main(): Promise<void> {
   let probe: CtiProbe | undefined;
   let watcher: CallWatcher | undefined;
   let pool: pg.Pool | undefined;
+  let redisPrefix: string | undefined;
   const csv = path.join(work, 'agents.csv');
   const unregister = async () => {
     if (!fs.existsSync(csv)) return;
@@ -376,6 +377,7 @@ async function main(): Promise<void> {
     cti = undefined;
     await pool?.end().catch(() => {});
     pool = undefined;
+    if (redisPrefix) await dropRedisKeys(REDIS_URL, redisPrefix).catch(() => {});
   };
   const onSignal = () => {
     process.stderr.write('sipp run: interrupted, stopping\n');
@@ -397,6 +399,7 @@ async function main(): Promise<void> {
     if (!tenantExists) throw new Error(`tenant ${TENANT} missing after preparation`);
 
     const prefix = `sipp:${randomBytes(6).toString('hex')}`;
+    redisPrefix = prefix;
     const env = loadEnv({
       NODE_ENV: 'production', HOST: '127.0.0.1', PORT: CTI_PORT, LOG_LEVEL: 'silent', DATABASE_URL: DB_URL, REDIS_URL, REDIS_PREFIX: prefix,
       FREESWITCH_ESL: ESL, FREESWITCH_ESL_PASSWORD: ESL_PASSWORD, SEED_DEMO_DATA: 'false', IVR_FLOWS_DIR: dirs.flows, PROMPTS_DIR: dirs.prompts,
