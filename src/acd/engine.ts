@@ -795,13 +795,15 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       this.process(r);
       if (r.kind !== 'ok') {
         this.log?.warn({ call: m.callUuid, agent: res.agentId, kind: r.kind }, 'answer for an offer no longer current');
+        // the caller left (abandon) between the bridge and this: the agent's phone must not stay off-hook
+        if (res.legUuid) await this.executor.releaseLeg?.(m.callUuid, res.legUuid);
         return;
       }
       const waitMs = Number(r.extra[1]);
       const meta = this.meta.get(m.callUuid);
       if (meta) meta.agentId = res.agentId;
       this.event('answer', { tenantId: m.tenantId, callUuid: m.callUuid, groupId: m.groupId, agentId: res.agentId, callerNumber: m.callerNumber, at: now, waitMs });
-      this.finishCall(m.callUuid, m.tenantId, { outcome: 'answered', agentId: res.agentId, waitMs }, true);
+      this.finishCall(m.callUuid, m.tenantId, { outcome: 'answered', agentId: res.agentId, waitMs, agentLegUuid: res.legUuid }, true);
       this.queueChanged({ tenantId: m.tenantId, groupId: m.groupId });
       return;
     }

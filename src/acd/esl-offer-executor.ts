@@ -93,6 +93,11 @@ export class EslOfferExecutor implements OfferExecutor {
     return `originate {${common.join(',')}}${dial} &park()`;
   }
 
+  async releaseLeg(callUuid: string, legUuid: string): Promise<void> {
+    const node = this.switches.nodeFor(callUuid) ?? this.switches.nodeFor(legUuid);
+    await node?.bgapi(`uuid_kill ${legUuid} ORIGINATOR_CANCEL`).catch(() => undefined);
+  }
+
   async offer(req: OfferRequest): Promise<OfferResult> {
     const node = this.switches.nodeFor(req.callUuid);
     if (!node) return { outcome: 'caller_gone' };
@@ -125,7 +130,7 @@ export class EslOfferExecutor implements OfferExecutor {
         await node.bgapi(`uuid_kill ${leg.uuid} ORIGINATOR_CANCEL`).catch(() => undefined);
         return { outcome: 'caller_gone' };
       }
-      return { outcome: 'answered', agentId: leg.agent.agentId };
+      return { outcome: 'answered', agentId: leg.agent.agentId, legUuid: leg.uuid };
     } finally {
       req.signal.removeEventListener('abort', onAbort);
     }

@@ -82,7 +82,8 @@ export interface OfferRequest {
 }
 
 export type OfferResult =
-  | { outcome: 'answered'; agentId: string }
+  /** legUuid: the agent's channel, bridged to the caller (the call layer may not have seen its bridge yet) */
+  | { outcome: 'answered'; agentId: string; legUuid?: string }
   /** rang out (originate_timeout), or a mobile agent did not press the confirm key */
   | { outcome: 'no_answer'; agentId?: string }
   /** the agent declined (USER_BUSY / CALL_REJECTED) */
@@ -104,6 +105,8 @@ export type OfferResult =
  */
 export interface OfferExecutor {
   offer(req: OfferRequest): Promise<OfferResult>;
+  /** hang up an answered agent leg whose answer came too late (the caller left the queue meanwhile) */
+  releaseLeg?(callUuid: string, legUuid: string): Promise<void>;
 }
 
 export interface EnqueueRequest {
@@ -131,7 +134,8 @@ export type EnqueueResult =
 
 /** How a queued call left the queue (resolves `AcdEngine.outcome(callUuid)` on the owner node). */
 export type CallOutcome =
-  | { outcome: 'answered'; agentId: string; waitMs: number }
+  /** agentLegUuid: the agent's channel when the ACD bridged it (not for a pickup) */
+  | { outcome: 'answered'; agentId: string; waitMs: number; agentLegUuid?: string }
   | { outcome: 'overflow'; target: OverflowTarget; reason: 'max_wait' | 'max_length'; waitMs: number }
   | { outcome: 'abandoned'; waitMs: number }
   /** taken out by its own queue task (the IVR node's timeout) */

@@ -43,12 +43,15 @@ interface CallExtra {
 
 const TALKING_STATES = new Set(['talking', 'held', 'conferenced']);
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const RECENTLY_ENDED_MAX = 2000;
 const HANGUP_EVENTS = new Set(['CHANNEL_HANGUP', 'CHANNEL_HANGUP_COMPLETE', 'CHANNEL_DESTROY']);
 
 export class InboundPipeline {
   private ivr?: IvrRuntime;
   private readonly extra = new Map<string, CallExtra>();
   private readonly adoptedQueue = new Map<string, AdoptedCall>();
+  /** calls closed on this node lately (an ACD answer can arrive just after its call ended) */
+  private readonly recentlyEnded = new Set<string>();
   private claimsInFlight = 0;
   private readonly log: Logger;
   private readonly onEvent = (ev: EslEvent, node: EslNode): void => this.handleEvent(ev, node);
@@ -168,14 +171,37 @@ export class InboundPipeline {
   }
 
   private handleOutcome(e: { callUuid: string; tenantId: string } & CallOutcome): void {
-    const session = this.opts.tracker.get(e.callUuid);
-    if (!session) return;
     if (e.outcome !== 'answered') return;
+    const session = this.opts.tracker.get(e.callUuid);
+    if (!session) {
+      // the caller hung up just as the agent answered, and the call is already closed: end the agent's call here
+      if (this.recentlyEnded.has(e.callUuid)) void this.answeredAfterEnd(e.callUuid, e.agentId, e.agentLegUuid);
+      return;
+    }
     const x = this.extraOf(session.uuid);
     x.agentId = e.agentId;
     session.setAgent(e.agentId);
+    // the agent leg belongs to the call from now, not only from its CHANNEL_BRIDGE: a hang-up before the bridge
+    // event must still end the agent's call (wrap-up) and release the agent's phone
+    if (e.agentLegUuid && !session.legs.has(e.agentLegUuid)) {
+      const leg = this.opts.tracker.attachLeg(session, e.agentLegUuid, 'agent', { agentId: e.agentId });
+      // the originate succeeded: the agent's phone had answered
+      leg.answeredAt ??= Date.now();
+    }
     for (const leg of session.legsByRole('agent')) leg.agentId ??= e.agentId;
+    if (session.callerLeg?.hungUpAt !== undefined) {
+      // the caller's hang-up came before the answer was known: callerGone did not know this leg
+      void this.callerGone(session);
+      return;
+    }
     this.maybeStartRecording(session);
+  }
+
+  private async answeredAfterEnd(callUuid: string, agentId: string, legUuid?: string): Promise<void> {
+    this.log.info({ call: callUuid, agent: agentId }, 'agent answered a call that had just ended: released');
+    const node = this.opts.cluster.nodeFor(callUuid) ?? (legUuid ? this.opts.cluster.nodeFor(legUuid) : undefined);
+    if (legUuid && node) await node.bgapi(`uuid_kill ${legUuid} NORMAL_CLEARING`).catch(() => {});
+    await this.opts.acd.engine.callEnded(agentId, callUuid, 0).catch((err: unknown) => this.log.error({ err, call: callUuid }, 'ACD callEnded failed'));
   }
 
   /** Recording starts once both are known: the bridge (agent leg, talking) and the agent (ACD outcome). */
@@ -267,6 +293,8 @@ export class InboundPipeline {
   private handleEnded(session: CallSession): void {
     this.settleAcd(session);
     this.extra.delete(session.uuid);
+    this.recentlyEnded.add(session.uuid);
+    if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) this.recentlyEnded.delete(this.recentlyEnded.values().next().value!);
     this.adoptedQueue.delete(session.uuid);
     void this.opts.claims.release(session.uuid).catch(() => {});
   }

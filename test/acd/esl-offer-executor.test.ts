@@ -33,8 +33,10 @@ describe('ESL offer executor', () => {
   it('originates the desk phone with originate_timeout, parks it, then bridges it to the caller', async () => {
     const sw = fakeSwitch(async (cmd) => `+OK ${legUuid(cmd)}\n`);
     const ex = new EslOfferExecutor({ nodeFor: () => sw.node }, { sipDomain: (t) => `${t}.hotline.example` });
-    expect(await ex.offer(request(sip('a1', '1001')))).toEqual({ outcome: 'answered', agentId: 'a1' });
+    const result = await ex.offer(request(sip('a1', '1001')));
     const [originate, bridge] = sw.sent;
+    // the answered leg is named: the call layer attaches it before its bridge event arrives
+    expect(result).toEqual({ outcome: 'answered', agentId: 'a1', legUuid: legUuid(originate!) });
     expect(originate).toMatch(/^originate \{originate_timeout=20,ignore_early_media=true,hotline_queue_call=1111.*,origination_caller_id_number=13800000001\}\[origination_uuid=[0-9a-f-]{36},hotline_agent=a1\]user\/1001@demo\.hotline\.example &park\(\)$/);
     expect(bridge).toBe(`uuid_bridge 11111111-1111-1111-1111-111111111111 ${legUuid(originate!)}`);
   });
@@ -51,7 +53,8 @@ describe('ESL offer executor', () => {
   it('ring-all: one originate with every leg; the leg that answered gets the call', async () => {
     const sw = fakeSwitch(async (cmd) => `+OK ${legUuid(cmd, 2)}\n`);
     const ex = new EslOfferExecutor({ nodeFor: () => sw.node });
-    expect(await ex.offer(request(sip('a1', '1001'), [sip('a2', '1002'), sip('a3', '1003')]))).toEqual({ outcome: 'answered', agentId: 'a3' });
+    const result = await ex.offer(request(sip('a1', '1001'), [sip('a2', '1002'), sip('a3', '1003')]));
+    expect(result).toEqual({ outcome: 'answered', agentId: 'a3', legUuid: legUuid(sw.sent[0]!, 2) });
     expect(sw.sent[0]).toMatch(/user\/1001,\[.*\]user\/1002,\[.*\]user\/1003 &park\(\)$/);
   });
 
