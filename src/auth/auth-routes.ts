@@ -17,6 +17,7 @@ import {
 import { findUserForLogin, getUser, setUserPassword, revokeSessions } from './users.js';
 import { requireAuth, currentUser } from './guard.js';
 import { writeAudit } from './audit.js';
+import { sessionCacheFor } from './session-cache.js';
 
 const invalidCredentials = () => new HttpError(401, 'invalid_credentials', '用户名或密码错误');
 
@@ -46,6 +47,7 @@ const passwordSchema = { type: 'string', minLength: 1, maxLength: 256 } as const
 
 export function authRoutes(ctx: AppContext): FastifyPluginAsync {
   const { db, env, log } = ctx;
+  const cache = sessionCacheFor(ctx);
   const ttlMs = env.SESSION_TTL_HOURS * 3_600_000;
 
   function setSessionCookies(reply: FastifyReply, token: string, csrfToken: string): void {
@@ -67,7 +69,7 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
     const lockedUntil = await recordFailedLogin(db, userId, env.LOGIN_MAX_FAILURES, env.LOGIN_LOCK_MINUTES);
     await writeAudit(db, { tenantId, userId, action: 'auth.password_failed', target: userId }, log);
     if (lockedUntil) {
-      await revokeSessions(db, tenantId, userId);
+      await revokeSessions(db, tenantId, userId, undefined, cache);
       await writeAudit(db, { tenantId, userId, action: 'auth.account_locked', target: userId }, log);
       throw accountLocked(lockedUntil);
     }
@@ -135,7 +137,7 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
 
         // a login from a browser that still holds a session replaces it (e.g. shift change on a locked desk)
         const previous = request.authVia === 'cookie' ? request.authSession : null;
-        if (previous) await deleteSession(db, previous.user.tenantId, previous.tokenHash);
+        if (previous) await deleteSession(db, previous.user.tenantId, previous.tokenHash, cache);
         const session = await createSession(db, user, ttlMs, { ip: request.ip, userAgent: request.headers['user-agent'] });
         await writeAudit(db, { tenantId: user.tenantId, userId: user.id, action: 'auth.login', target: user.id, details: { ip: request.ip } }, log);
         setSessionCookies(reply, session.token, session.csrfToken);
@@ -153,7 +155,7 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
       { onRequest: requireAuth, schema: { tags: ['auth'], summary: 'End this session', response: { 200: okSchema, ...errors } } },
       async (request, reply) => {
         const user = currentUser(request);
-        await deleteSession(db, user.tenantId, request.authSession!.tokenHash);
+        await deleteSession(db, user.tenantId, request.authSession!.tokenHash, cache);
         await writeAudit(db, { tenantId: user.tenantId, userId: user.userId, action: 'auth.logout', target: user.userId }, log);
         clearSessionCookies(reply);
         return { ok: true };
@@ -168,7 +170,7 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
       },
       async (request) => {
         const user = currentUser(request);
-        await setSessionLocked(db, user.tenantId, request.authSession!.tokenHash, true);
+        await setSessionLocked(db, user.tenantId, request.authSession!.tokenHash, true, cache);
         await writeAudit(db, { tenantId: user.tenantId, userId: user.userId, action: 'auth.lock', target: user.userId }, log);
         return { ok: true };
       },
@@ -188,7 +190,7 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
       async (request) => {
         const user = currentUser(request);
         await checkOwnPassword(request, request.body.password, '密码错误');
-        await setSessionLocked(db, user.tenantId, request.authSession!.tokenHash, false);
+        await setSessionLocked(db, user.tenantId, request.authSession!.tokenHash, false, cache);
         await writeAudit(db, { tenantId: user.tenantId, userId: user.userId, action: 'auth.unlock', target: user.userId }, log);
         return { ok: true };
       },
@@ -217,7 +219,7 @@ export function authRoutes(ctx: AppContext): FastifyPluginAsync {
         const violation = passwordPolicyViolation(newPassword);
         if (violation) throw new HttpError(400, 'weak_password', violation, 'newPassword');
         if (newPassword === oldPassword) throw new HttpError(400, 'password_unchanged', '新密码不能与原密码相同', 'newPassword');
-        await setUserPassword(db, user.tenantId, user.userId, newPassword, request.authSession!.tokenHash);
+        await setUserPassword(db, user.tenantId, user.userId, newPassword, request.authSession!.tokenHash, cache);
         await writeAudit(db, { tenantId: user.tenantId, userId: user.userId, action: 'auth.password_changed', target: user.userId }, log);
         return { ok: true };
       },

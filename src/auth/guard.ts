@@ -12,6 +12,7 @@ import {
   type AuthUser,
   type AuthenticatedSession,
 } from './sessions.js';
+import type { SessionCache } from './session-cache.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,7 +43,7 @@ export function sessionTokenFrom(request: FastifyRequest): { token: string; via:
   return cookie ? { token: cookie, via: 'cookie' } : null;
 }
 
-export function installAuthGuard(app: FastifyInstance, db: Db, sessionTtlMs: number): void {
+export function installAuthGuard(app: FastifyInstance, db: Db, sessionTtlMs: number, cache?: SessionCache): void {
   app.decorateRequest('user', null);
   app.decorateRequest('authSession', null);
   app.decorateRequest('authVia', null);
@@ -50,7 +51,7 @@ export function installAuthGuard(app: FastifyInstance, db: Db, sessionTtlMs: num
   app.addHook('onRequest', async (request) => {
     const found = sessionTokenFrom(request);
     if (!found) return;
-    const session = await authenticateToken(db, found.token, sessionTtlMs);
+    const session = await authenticateToken(db, found.token, sessionTtlMs, cache);
     if (!session) return; // unknown/expired token: treated as anonymous; protected routes answer 401
     request.user = session.user;
     request.authSession = session;

@@ -4,6 +4,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { sessions, users, tenantScope, type UserRole } from '../db/schema/core.js';
+import type { CachedSession, SessionCache } from './session-cache.js';
 
 /** What routes see as `request.user`. */
 export interface AuthUser {
@@ -75,10 +76,14 @@ export async function createSession(
 /**
  * Resolves a session token (cookie value or bearer token) to its user. Null when unknown, expired, or the user is
  * disabled. Also used by the WebSocket layer (/ws/agent), which must refuse `locked` sessions itself.
+ * With a cache, a session validated within the cache's TTL is served from Redis (PostgreSQL may be down); the
+ * sliding expiry is still written to PostgreSQL once a minute, skipped while PostgreSQL fails.
  */
-export async function authenticateToken(db: Db, token: string, ttlMs?: number): Promise<AuthenticatedSession | null> {
+export async function authenticateToken(db: Db, token: string, ttlMs?: number, cache?: SessionCache): Promise<AuthenticatedSession | null> {
   if (!token || token.length > 200) return null;
   const tokenHash = hashToken(token);
+  const cached = cache ? await cache.get(tokenHash) : null;
+  if (cached) return fromCache(db, cache!, tokenHash, cached, ttlMs);
   const now = new Date();
   const rows = await db
     .select({
@@ -100,25 +105,67 @@ export async function authenticateToken(db: Db, token: string, ttlMs?: number): 
   const r = rows[0];
   if (!r || r.disabled) return null;
   let expiresAt = r.expiresAt;
+  let lastSeenAt = r.lastSeenAt;
   if (ttlMs !== undefined && now.getTime() - r.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
     expiresAt = new Date(now.getTime() + ttlMs);
+    lastSeenAt = now;
     await db.update(sessions).set({ lastSeenAt: now, expiresAt }).where(eq(sessions.tokenHash, tokenHash));
   }
-  return {
-    user: { userId: r.userId, tenantId: r.tenantId, role: r.role, loginId: r.loginId, displayName: r.displayName },
-    tokenHash,
+  const session: CachedSession = {
+    userId: r.userId,
+    tenantId: r.tenantId,
+    role: r.role,
+    loginId: r.loginId,
+    displayName: r.displayName,
     csrfToken: r.csrfToken,
     locked: r.locked,
-    expiresAt,
+    expiresAt: expiresAt.getTime(),
+    lastSeenAt: lastSeenAt.getTime(),
+  };
+  await cache?.set(tokenHash, session);
+  return toAuthenticated(tokenHash, session);
+}
+
+async function fromCache(db: Db, cache: SessionCache, tokenHash: string, s: CachedSession, ttlMs?: number): Promise<AuthenticatedSession> {
+  const now = Date.now();
+  if (ttlMs !== undefined && now - s.lastSeenAt > TOUCH_INTERVAL_MS) {
+    const expiresAt = new Date(now + ttlMs);
+    try {
+      // only while the row is still there: a session deleted meanwhile is not brought back by the cache
+      const touched = await db
+        .update(sessions)
+        .set({ lastSeenAt: new Date(now), expiresAt })
+        .where(eq(sessions.tokenHash, tokenHash))
+        .returning({ tokenHash: sessions.tokenHash });
+      if (touched.length > 0) {
+        s = { ...s, lastSeenAt: now, expiresAt: expiresAt.getTime() };
+        await cache.set(tokenHash, s);
+      }
+    } catch {
+      // PostgreSQL down: the cached session serves until its cache TTL; expiry is extended once PostgreSQL is back
+    }
+  }
+  return toAuthenticated(tokenHash, s);
+}
+
+function toAuthenticated(tokenHash: string, s: CachedSession): AuthenticatedSession {
+  return {
+    user: { userId: s.userId, tenantId: s.tenantId, role: s.role, loginId: s.loginId, displayName: s.displayName },
+    tokenHash,
+    csrfToken: s.csrfToken,
+    locked: s.locked,
+    expiresAt: new Date(s.expiresAt),
   };
 }
 
-export async function deleteSession(db: Db, tenantId: string, tokenHash: string): Promise<void> {
+export async function deleteSession(db: Db, tenantId: string, tokenHash: string, cache?: SessionCache): Promise<void> {
   await db.delete(sessions).where(tenantScope(sessions.tenantId, tenantId, eq(sessions.tokenHash, tokenHash)));
+  await cache?.forget([tokenHash]);
 }
 
-export async function setSessionLocked(db: Db, tenantId: string, tokenHash: string, locked: boolean): Promise<void> {
+export async function setSessionLocked(db: Db, tenantId: string, tokenHash: string, locked: boolean, cache?: SessionCache): Promise<void> {
   await db.update(sessions).set({ locked }).where(tenantScope(sessions.tenantId, tenantId, eq(sessions.tokenHash, tokenHash)));
+  await cache?.forget([tokenHash]);
 }
 
 /**

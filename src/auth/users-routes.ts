@@ -6,6 +6,7 @@ import { USER_ROLES, type User, type UserRole } from '../db/schema/core.js';
 import { HttpError, errorBodySchema, notFound } from '../http/errors.js';
 import { generatePassword, generateSipPassword, passwordPolicyViolation } from './passwords.js';
 import { createUser, getUser, listUsers, updateUser, setUserPassword, unlockUser, toPublicUser, type UpdateUserInput } from './users.js';
+import { sessionCacheFor } from './session-cache.js';
 import { requireRole, currentUser } from './guard.js';
 import { writeAudit } from './audit.js';
 
@@ -64,6 +65,7 @@ interface PatchBody {
 
 export function usersAdminRoutes(ctx: AppContext): FastifyPluginAsync {
   const { db, log } = ctx;
+  const cache = sessionCacheFor(ctx);
   return async (app) => {
     app.get<{ Querystring: { role?: UserRole; includeDisabled?: boolean } }>(
       '/admin/users',
@@ -188,13 +190,13 @@ export function usersAdminRoutes(ctx: AppContext): FastifyPluginAsync {
         const patch: UpdateUserInput = { ...fields };
         // a phone needs a SIP password: create one when the user first gets an extension, or on request
         if (regenerateSipPassword || (extension && !existing.sipPassword)) patch.sipPassword = generateSipPassword();
-        let user = await updateUser(db, admin.tenantId, id, patch);
+        let user = await updateUser(db, admin.tenantId, id, patch, cache);
         if (!user) throw userNotFound();
         if (unlock) await unlockUser(db, admin.tenantId, id);
         let initialPassword: string | undefined;
         if (resetPassword) {
           initialPassword = generatePassword();
-          await setUserPassword(db, admin.tenantId, id, initialPassword);
+          await setUserPassword(db, admin.tenantId, id, initialPassword, undefined, cache);
         }
         if (unlock || resetPassword) user = (await getUser(db, admin.tenantId, id)) ?? user;
         await writeAudit(

@@ -4,6 +4,7 @@ import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { users, sessions, tenants, tenantScope, type User, type UserRole } from '../db/schema/core.js';
 import { hashPassword, generateSipPassword } from './passwords.js';
+import type { SessionCache } from './session-cache.js';
 import { conflict } from '../http/errors.js';
 
 /** What may leave the server about a user (no hashes, no lockout internals). */
@@ -111,13 +112,15 @@ export interface UpdateUserInput {
   sipPassword?: string | null;
 }
 
-export async function updateUser(db: Db, tenantId: string, userId: string, patch: UpdateUserInput): Promise<User | null> {
+export async function updateUser(db: Db, tenantId: string, userId: string, patch: UpdateUserInput, cache?: SessionCache): Promise<User | null> {
   const values: Partial<typeof users.$inferInsert> = { ...patch };
   if (patch.extension === null) values.sipPassword = null;
   if (Object.keys(values).length === 0) return getUser(db, tenantId, userId);
   try {
     const [row] = await db.update(users).set(values).where(tenantScope(users.tenantId, tenantId, eq(users.id, userId))).returning();
-    if (row && patch.disabled === true) await revokeSessions(db, tenantId, userId);
+    if (row && patch.disabled === true) await revokeSessions(db, tenantId, userId, undefined, cache);
+    // role or name changed: every node must read the user again, not serve the cached one
+    else if (row) await forgetCachedSessions(db, tenantId, userId, cache);
     return row ?? null;
   } catch (err) {
     throw uniqueViolationToHttp(err) ?? err;
@@ -125,7 +128,14 @@ export async function updateUser(db: Db, tenantId: string, userId: string, patch
 }
 
 /** Sets a new password, clears any lockout and ends every session of the user except `keepTokenHash`. */
-export async function setUserPassword(db: Db, tenantId: string, userId: string, password: string, keepTokenHash?: string): Promise<boolean> {
+export async function setUserPassword(
+  db: Db,
+  tenantId: string,
+  userId: string,
+  password: string,
+  keepTokenHash?: string,
+  cache?: SessionCache,
+): Promise<boolean> {
   const passwordHash = await hashPassword(password);
   const rows = await db
     .update(users)
@@ -133,7 +143,7 @@ export async function setUserPassword(db: Db, tenantId: string, userId: string, 
     .where(tenantScope(users.tenantId, tenantId, eq(users.id, userId)))
     .returning({ id: users.id });
   if (rows.length === 0) return false;
-  await revokeSessions(db, tenantId, userId, keepTokenHash);
+  await revokeSessions(db, tenantId, userId, keepTokenHash, cache);
   return true;
 }
 
@@ -141,8 +151,9 @@ export async function unlockUser(db: Db, tenantId: string, userId: string): Prom
   await db.update(users).set({ failedLogins: 0, lockedUntil: null }).where(tenantScope(users.tenantId, tenantId, eq(users.id, userId)));
 }
 
-export async function revokeSessions(db: Db, tenantId: string, userId: string, exceptTokenHash?: string): Promise<void> {
-  await db
+/** Ends the user's sessions (but `exceptTokenHash`) in PostgreSQL and in the Redis session cache of every node. */
+export async function revokeSessions(db: Db, tenantId: string, userId: string, exceptTokenHash?: string, cache?: SessionCache): Promise<void> {
+  const gone = await db
     .delete(sessions)
     .where(
       tenantScope(
@@ -151,7 +162,19 @@ export async function revokeSessions(db: Db, tenantId: string, userId: string, e
         eq(sessions.userId, userId),
         exceptTokenHash ? sql`${sessions.tokenHash} <> ${exceptTokenHash}` : undefined,
       ),
-    );
+    )
+    .returning({ tokenHash: sessions.tokenHash });
+  await cache?.forget(gone.map((g) => g.tokenHash));
+}
+
+/** Drops the user's cached sessions (they stay valid): the next request reads the user from PostgreSQL. */
+export async function forgetCachedSessions(db: Db, tenantId: string, userId: string, cache?: SessionCache): Promise<void> {
+  if (!cache) return;
+  const rows = await db
+    .select({ tokenHash: sessions.tokenHash })
+    .from(sessions)
+    .where(tenantScope(sessions.tenantId, tenantId, eq(sessions.userId, userId)));
+  await cache.forget(rows.map((r) => r.tokenHash));
 }
 
 /** Login is by globally unique login ID; the only user lookup not scoped by tenant. */

@@ -11,6 +11,8 @@ const MESSAGES = [
   'Connection terminated',
   'Client has encountered a connection error and is not queryable',
   'Cannot use a pool after calling end on the pool',
+  // the pool's client-side query_timeout: a server gone silent
+  'Query read timeout',
 ];
 
 export function isDatabaseUnavailable(err: unknown): boolean {

@@ -13,6 +13,7 @@ import { metrics, metricsRegistry } from './metrics.js';
 import { freeswitchDirectoryRoutes } from './freeswitch-directory.js';
 import { lifecycle as processLifecycle, type Lifecycle } from '../lifecycle.js';
 import { installAuthGuard } from '../auth/guard.js';
+import { sessionCacheFor } from '../auth/session-cache.js';
 import { authRoutes } from '../auth/auth-routes.js';
 import { usersAdminRoutes } from '../auth/users-routes.js';
 import { HttpError } from './errors.js';
@@ -116,7 +117,7 @@ export async function buildHttpApp(ctx: AppContext, opts: HttpAppOptions = {}): 
     );
   });
 
-  installAuthGuard(app, ctx.db, env.SESSION_TTL_HOURS * 3_600_000);
+  installAuthGuard(app, ctx.db, env.SESSION_TTL_HOURS * 3_600_000, sessionCacheFor(ctx));
 
   app.get(
     '/healthz',
