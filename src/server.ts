@@ -118,7 +118,7 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     }
 
     // --- storage
-    const pool = createPool(env.DATABASE_URL, 10, { queryTimeoutMs: env.PG_QUERY_TIMEOUT_MS });
+    const pool = createPool(env.DATABASE_URL, env.PG_POOL_MAX, { queryTimeoutMs: env.PG_QUERY_TIMEOUT_MS });
     onClose('postgres', () => pool.end());
     await applyMigrations(pool);
     const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2 });

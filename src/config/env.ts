@@ -29,6 +29,8 @@ export const envSchema = z.object({
   DATABASE_URL: z.string().url().default('postgres://hotline:hotline@127.0.0.1:5432/hotline'),
   /** statement timeout of the CTI's PostgreSQL pool (server-side, and client-side 1 s later for a silent server) */
   PG_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(10_000),
+  /** connections of the CTI's PostgreSQL pool (per node; mind the server's max_connections across nodes and workers) */
+  PG_POOL_MAX: z.coerce.number().int().min(2).max(500).default(20),
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]+$/).default('hotline'),
   FREESWITCH_ESL: eslNodes.default([]),

@@ -23,6 +23,7 @@ describe('environment', () => {
     LOG_LEVEL: 'verbose',
     DATABASE_URL: 'not a url',
     PG_QUERY_TIMEOUT_MS: '500',
+    PG_POOL_MAX: '0',
     REDIS_URL: '127.0.0.1:6379',
     REDIS_PREFIX: 'hot line;DEL *',
     FREESWITCH_ESL: '10.0.0.5:8021,fs2',
