@@ -270,7 +270,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       const ext = a.extension ?? (endpoint?.type === 'sip' ? endpoint.address : '');
       const r = await this.store.run('restoreAgent', Date.now(), [
         agentId, a.tenantId, endpoint?.type ?? 'sip', endpoint?.address ?? '', endpoint?.confirmKey ?? '', endpoint?.gateway ?? '', ext,
-        a.state, a.reason, a.since, a.wrapUntil ?? Date.now(),
+        a.state, a.reason, a.since, a.wrapUntil ?? Date.now(), endpoint?.autoAnswer ? '1' : '',
       ]);
       if (r.kind === 'ok') agents++;
       if (a.state === 'wrap_up') this.scheduleWrap(agentId, a.wrapUntil ?? Date.now());

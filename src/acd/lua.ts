@@ -520,6 +520,9 @@ if op == 'reserve' then
   if v[1] ~= 'ready' then return result('busy', {v[1] or 'logged_out'}) end
   removeFromReady(a)
   redis.call('HSET', ak, 'call', callId)
+  -- the call's group, for the agent's wrap-up: its routing record goes when the transferring agent leaves
+  local g = redis.call('HGET', K('call', callId), 'g')
+  if g then redis.call('HSET', ak, 'cg', g) else redis.call('HDEL', ak, 'cg') end
   setState(a, 'reserved', '')
   return result('ok')
 end
@@ -531,6 +534,7 @@ if op == 'answered' then
   setState(a, 'talking', '')
   return result('ok')
 end
+redis.call('HDEL', ak, 'cg')
 becomeFree(a)
 return result('ok')
 `;
@@ -541,6 +545,11 @@ local a, callId, wrap, talk = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV
 local ak = K('agt', a)
 local ck = K('call', callId)
 local g = redis.call('HGET', ck, 'g')
+if redis.call('HGET', ak, 'call') == callId then
+  -- a call handed to this agent by a transfer: its group was noted at the reservation
+  g = g or redis.call('HGET', ak, 'cg')
+  redis.call('HDEL', ak, 'cg')
+end
 if wrap < 0 then
   wrap = 0
   if g then wrap = tonumber(redis.call('HGET', K('grp', g), 'wrap') or '0') or 0 end
@@ -772,14 +781,14 @@ return result('ok', {a})
 /**
  * Redis lost the routing state (restart without persistence, flush): put one signed-in agent back as the CTI
  * remembers them. Idempotent across nodes: an agent already present is left alone.
- * ARGV: ... | agent tenant ep addr ck gw ext state reason since wrapUntil
+ * ARGV: ... | agent tenant ep addr ck gw ext state reason since wrapUntil autoAnswer(1 or empty)
  */
 const RESTORE_AGENT = String.raw`
 local a, tenant, st = ARGV[5], ARGV[6], ARGV[12]
 local ak = K('agt', a)
 if redis.call('HGET', ak, 'st') then return result('exists') end
 redis.call('HSET', ak, 't', tenant, 'ep', ARGV[7], 'addr', ARGV[8], 'ck', ARGV[9], 'gw', ARGV[10], 'ext', ARGV[11],
-  'st', st, 'rs', ARGV[13], 'since', ARGV[14], 'miss', 0)
+  'st', st, 'rs', ARGV[13], 'since', ARGV[14], 'miss', 0, 'aa', ARGV[16] or '')
 if ARGV[11] ~= '' then redis.call('HSET', K('ext', tenant), ARGV[11], a) end
 redis.call('SADD', K('ten', tenant, 'agents'), a)
 if st == 'ready' then
