@@ -9,6 +9,7 @@ import { createUser, getUser, listUsers, updateUser, setUserPassword, unlockUser
 import { sessionCacheFor } from './session-cache.js';
 import { requireRole, currentUser } from './guard.js';
 import { writeAudit } from './audit.js';
+import { invalidateDirectoryUser } from '../http/directory-cache.js';
 
 const userNotFound = () => notFound('user_not_found', '用户不存在');
 
@@ -129,6 +130,7 @@ export function usersAdminRoutes(ctx: AppContext): FastifyPluginAsync {
           mobile: body.mobile ?? null,
           password: body.password ?? initialPassword!,
         });
+        await invalidateDirectoryUser(ctx, admin.tenantId, [user.extension]); // a cached "not found" must not hide the new phone
         await writeAudit(db, { tenantId: admin.tenantId, userId: admin.userId, action: 'users.create', target: user.id, details: { loginId: user.loginId, role: user.role } }, log);
         reply.code(201);
         return adminView(user, initialPassword ? { initialPassword } : {});
@@ -192,6 +194,7 @@ export function usersAdminRoutes(ctx: AppContext): FastifyPluginAsync {
         if (regenerateSipPassword || (extension && !existing.sipPassword)) patch.sipPassword = generateSipPassword();
         let user = await updateUser(db, admin.tenantId, id, patch, cache);
         if (!user) throw userNotFound();
+        await invalidateDirectoryUser(ctx, admin.tenantId, [existing.extension, user.extension]); // SIP password, extension, disabled
         if (unlock) await unlockUser(db, admin.tenantId, id);
         let initialPassword: string | undefined;
         if (resetPassword) {

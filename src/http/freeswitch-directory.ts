@@ -7,10 +7,11 @@
 // The SIP password is served as `password` rather than an a1-hash: an a1-hash is bound to the digest realm, and the
 // realm a phone uses (challenge-realm auto_from) need not be the domain FreeSWITCH looks up; the password works for
 // both, and an a1-hash would be just as good as the password to an eavesdropper on this loopback request anyway.
+// Answers come from the node's DirectoryCache (directory-cache.ts): xml_curl asks on every REGISTER and offer.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { AppContext } from '../app-context.js';
-import { findSipUser, tenantExists } from '../auth/users.js';
 import { safeEqual } from '../auth/sessions.js';
+import { directoryCacheFor } from './directory-cache.js';
 
 export const NOT_FOUND_XML =
   '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' +
@@ -28,7 +29,7 @@ export function isLoopback(address: string | undefined): boolean {
 /** The tenant a SIP domain belongs to: a domain whose first label is a tenant id ("demo" or "demo.hotline.example"), else the default. */
 export async function tenantForDomain(ctx: AppContext, domain: string): Promise<string> {
   const label = domain.split('.')[0]?.toLowerCase() ?? '';
-  if (/^[a-z][a-z0-9_-]{0,31}$/.test(label) && (await tenantExists(ctx.db, label))) return label;
+  if (/^[a-z][a-z0-9_-]{0,31}$/.test(label) && (await directoryCacheFor(ctx).tenantExists(label))) return label;
   return ctx.env.SIP_DEFAULT_TENANT;
 }
 
@@ -91,6 +92,9 @@ function presentedSecret(request: FastifyRequest, body: Record<string, string>):
 export function freeswitchDirectoryRoutes(ctx: AppContext): FastifyPluginAsync {
   const { env, log } = ctx;
   return async (app) => {
+    const cache = directoryCacheFor(ctx);
+    await cache.start(ctx.redis, ctx.redisPrefix, log);
+    app.addHook('onClose', async () => cache.stop());
     if (!env.XML_CURL_SECRET) log.warn('XML_CURL_SECRET is unset: /freeswitch/directory answers loopback callers only, without a secret');
     if (env.XML_CURL_ALLOW_REMOTE && !env.XML_CURL_SECRET) log.error('XML_CURL_ALLOW_REMOTE=true needs XML_CURL_SECRET; remote callers are refused');
 
@@ -141,7 +145,7 @@ export function freeswitchDirectoryRoutes(ctx: AppContext): FastifyPluginAsync {
         // sofia asks with purpose=gateways / network-list at profile start: nothing of ours to add
         if (body.section !== 'directory' || body.purpose || !body.user || !body.domain) return NOT_FOUND_XML;
         const tenantId = await tenantForDomain(ctx, body.domain);
-        const user = await findSipUser(ctx.db, tenantId, body.user);
+        const user = await cache.findSipUser(tenantId, body.user);
         if (!user) {
           log.info({ user: body.user, domain: body.domain, tenantId, action: body.action }, 'directory: no such SIP user');
           return NOT_FOUND_XML;
