@@ -4,12 +4,11 @@
 // call to the 投诉举报 branch (queue `complaint`, hold music). Asserted: the commands the CTI sent, the apps the real
 // switch ran and the variables it holds, the DTMF it detected, and the CDR's IVR path.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomUUID } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { cdrs } from '../../src/db/schema/calls.js';
 import { queueEvents } from '../../src/db/schema/acd.js';
 import { prepareE2eTenant, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
-import { realSwitchUp, realSwitchName, SwitchObserver, recordCtiCommands, realPrompts, startCtiOnRealSwitch, until, sleep } from './real-switch.js';
+import { realSwitchUp, realSwitchName, SwitchObserver, recordCtiCommands, realPrompts, startCtiOnRealSwitch, dial12345, until, sleep } from './real-switch.js';
 
 const up = await realSwitchUp('ivr-menu.test.ts');
 
@@ -37,14 +36,7 @@ const up = await realSwitchUp('ivr-menu.test.ts');
   });
 
   it('12345 → welcome → main menu → key 2 → 投诉举报 queue; CDR with the IVR path', async () => {
-    const callerLeg = randomUUID();
-    // loopback/12345/hotline: the -a leg is the caller (parked here), the -b leg runs the overlay's context hotline
-    const job = await fs.api(
-      `originate {origination_uuid=${callerLeg},origination_caller_id_number=13800138000,loopback_bowout=false,ignore_early_media=true}loopback/12345/hotline &park()`,
-    );
-    expect(job).toMatch(/^\+OK/);
-    const hotlineLeg = (await fs.api(`uuid_getvar ${callerLeg} other_loopback_leg_uuid`)).trim();
-    expect(hotlineLeg).toMatch(/^[0-9a-f-]{36}$/);
+    const { callerLeg, hotlineLeg } = await dial12345(fs);
 
     // the overlay's dialplan ran on the hotline leg
     await until(() => fs.apps(hotlineLeg).some((a) => a.startsWith('park')), 5000, 'hotline leg parked');

@@ -17,6 +17,7 @@ import { makeTestContext, createTestUser, type TestUser } from '../http/fixture.
 import { randomPrefix } from '../helpers/env.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../ivr/demo-tenant.js';
 export { until, sleep } from '../e2e/cti-fixture.js';
+import { until } from '../e2e/cti-fixture.js';
 
 const target = (process.env.FREESWITCH_ESL ?? '').split(',')[0]?.trim() ?? '';
 const [host = '', portText = ''] = target.split(':');
@@ -72,8 +73,9 @@ export class SwitchObserver {
     await this.node.waitConnected(5000);
   }
 
-  api(cmd: string): Promise<string> {
-    return this.node.api(cmd, { timeoutMs: 10_000 });
+  /** an api command's reply without the trailing newline some commands add */
+  async api(cmd: string): Promise<string> {
+    return (await this.node.api(cmd, { timeoutMs: 10_000 })).trimEnd();
   }
 
   /** events of one channel with this Event-Name */
@@ -213,10 +215,16 @@ export async function startSippAgents(agents: TestUser[], opts: { uasPort?: numb
  */
 export async function dial12345(fs: SwitchObserver, callerNumber = '13800138000'): Promise<{ callerLeg: string; hotlineLeg: string }> {
   const callerLeg = randomUUID();
+  // in the background: a plain `originate` would wait for the hotline leg to answer, which only the CTI (or, 8 s
+  // later, the overlay's fallback) does
   const job = await fs.api(
-    `originate {origination_uuid=${callerLeg},origination_caller_id_number=${callerNumber},loopback_bowout=false,ignore_early_media=true}loopback/12345/hotline &park()`,
+    `bgapi originate {origination_uuid=${callerLeg},origination_caller_id_number=${callerNumber},loopback_bowout=false,ignore_early_media=true}loopback/12345/hotline &park()`,
   );
   if (!job.startsWith('+OK')) throw new Error(`originate into context hotline failed: ${job}`);
-  const hotlineLeg = (await fs.api(`uuid_getvar ${callerLeg} other_loopback_leg_uuid`)).trim();
+  let hotlineLeg = '';
+  await until(async () => {
+    hotlineLeg = await fs.api(`uuid_getvar ${callerLeg} other_loopback_leg_uuid`).catch(() => '');
+    return /^[0-9a-f-]{36}$/.test(hotlineLeg);
+  }, 5000, 'loopback legs created');
   return { callerLeg, hotlineLeg };
 }
