@@ -3,12 +3,20 @@
 // answer wins). Mobile agents are reached through the carrier gateway and must press the confirm key
 // (group_confirm_key; trace 19). Only src/esl talks to modesl: this uses EslNode.bgapi.
 import { randomUUID } from 'node:crypto';
+import { EslDisconnectedError } from '../esl/errors.js';
+import type { ChannelRow } from '../esl/event.js';
 import type { OfferExecutor, OfferRequest, OfferResult, OfferedAgent } from './types.js';
 
 /** The part of EslNode this needs. */
 export interface BgapiNode {
   bgapi(command: string, opts?: { timeoutMs?: number }): Promise<string>;
+  /** to find out, after a reconnect, what became of an originate whose result was lost with the connection */
+  waitConnected?(timeoutMs: number): Promise<void>;
+  showChannels?(): Promise<ChannelRow[]>;
 }
+
+/** how often the agent legs are looked up in `show channels` while their originate's result is unknown (ms) */
+const RECONCILE_POLL_MS = 250;
 
 /** The part of EslCluster this needs: the switch a channel lives on. */
 export interface SwitchLocator {
@@ -98,6 +106,44 @@ export class EslOfferExecutor implements OfferExecutor {
     await node?.bgapi(`uuid_kill ${legUuid} ORIGINATOR_CANCEL`).catch(() => undefined);
   }
 
+  /**
+   * The ESL connection dropped while the agent leg(s) rang: the originate runs on in the switch, its result went
+   * with the connection. Once the connection is back (before the offer's deadline), the switch's channel list tells
+   * what happened meanwhile: a desk-phone leg in callstate ACTIVE answered (parked by the originate's &park(),
+   * waiting for the bridge) and is taken as the originate's reply; legs still ringing are looked at again until one
+   * answers or the deadline passes, then hung up. Mobile legs are not trusted (ACTIVE does not say the confirm key
+   * was pressed). Any other failure, or no answer, rethrows `err`.
+   */
+  private async afterLostOriginate(
+    node: BgapiNode,
+    req: OfferRequest,
+    legs: { agent: OfferedAgent; uuid: string }[],
+    deadline: number,
+    err: unknown,
+  ): Promise<string> {
+    if (!(err instanceof EslDisconnectedError) || !node.waitConnected || !node.showChannels) throw err;
+    const killOthers = (keep?: string) =>
+      Promise.all(legs.filter((l) => l.uuid !== keep).map((l) => node.bgapi(`uuid_kill ${l.uuid} ORIGINATOR_CANCEL`).catch(() => undefined)));
+    while (!req.signal.aborted && Date.now() < deadline) {
+      try {
+        await node.waitConnected(Math.max(1, deadline - Date.now()));
+        const rows = new Map((await node.showChannels()).map((r) => [r.uuid, r]));
+        const answered = legs.find((l) => l.agent.endpoint.type !== 'mobile' && rows.get(l.uuid)?.callstate === 'ACTIVE');
+        if (answered) {
+          await killOthers(answered.uuid);
+          return `+OK ${answered.uuid}\n`;
+        }
+        if (!legs.some((l) => rows.has(l.uuid))) throw err; // rang out or rejected meanwhile
+      } catch (e) {
+        if (e === err) throw err;
+        // still disconnected, or the listing failed: try again until the deadline
+      }
+      await new Promise((r) => setTimeout(r, RECONCILE_POLL_MS));
+    }
+    await killOthers();
+    throw err;
+  }
+
   async offer(req: OfferRequest): Promise<OfferResult> {
     const node = this.switches.nodeFor(req.callUuid);
     if (!node) return { outcome: 'caller_gone' };
@@ -106,10 +152,13 @@ export class EslOfferExecutor implements OfferExecutor {
       Promise.all(legs.map((l) => node.bgapi(`uuid_kill ${l.uuid} ORIGINATOR_CANCEL`).catch(() => undefined)));
     const onAbort = () => void killAll();
     req.signal.addEventListener('abort', onAbort, { once: true });
+    const startedAt = Date.now();
     try {
       let body: string;
       try {
-        body = await node.bgapi(this.originateCommand(req, legs), { timeoutMs: req.timeoutMs + 10_000 });
+        body = await node
+          .bgapi(this.originateCommand(req, legs), { timeoutMs: req.timeoutMs + 10_000 })
+          .catch((err: unknown) => this.afterLostOriginate(node, req, legs, startedAt + req.timeoutMs, err));
       } catch (err) {
         if (req.signal.aborted) return { outcome: 'caller_gone' };
         const outcome = offerResultForCause(causeOf(err));
