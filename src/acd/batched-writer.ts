@@ -2,6 +2,12 @@
 // A batch PostgreSQL refuses goes to a Redis list (when `spill` is given), so a database outage survives a CTI
 // restart; any node drains that list with capped backoff once the database is back. Without `spill`, failed
 // batches wait in memory (bounded: the oldest rows are dropped, logged).
+// Draining is a reliable queue: a batch is moved (LMOVE, atomic) to this writer's processing list, written, and
+// only then removed (LREM). A writer that dies in between leaves it there; its lease key expires and any writer
+// moves the batch back to the spill list (at start and every lease/3), so it is written again — `rewrite` skips
+// the rows a first attempt may have stored, so each row is stored once.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -18,10 +24,22 @@ export interface BatchedWriterOptions<T> {
   maxBuffered?: number;
   log?: Logger | undefined;
   /** durable overflow for batches the database refused */
-  spill?: { redis: Redis; key: string; revive: (row: T) => T } | undefined;
+  spill?: SpillOptions<T> | undefined;
   /** retry delay cap while the database is down (ms) */
   maxRetryDelayMs?: number;
 }
+
+export interface SpillOptions<T> {
+  redis: Redis;
+  key: string;
+  revive: (row: T) => T;
+  /** a dead writer's batches in flight go back to the spill list this long after its last sign of life (ms) */
+  leaseMs?: number;
+  /** test seams: run between taking a batch and writing it, and between writing it and removing it */
+  hooks?: { taken?: () => Promise<void> | void; written?: () => Promise<void> | void };
+}
+
+export const DEFAULT_SPILL_LEASE_MS = 30_000;
 
 export class BatchedWriter<T> {
   private buf: T[] = [];
@@ -31,8 +49,38 @@ export class BatchedWriter<T> {
   private failures = 0;
   private closed = false;
   dropped = 0;
+  /** this writer's name in the spill's owner set: its processing list and lease key carry it */
+  readonly spillOwner = `${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private recoverTimer: NodeJS.Timeout | null = null;
+  private draining: Promise<number> | null = null;
 
-  constructor(private readonly opts: BatchedWriterOptions<T>) {}
+  constructor(private readonly opts: BatchedWriterOptions<T>) {
+    if (opts.spill) {
+      const every = Math.max(100, Math.floor(this.leaseMs / 3));
+      this.recoverTimer = setInterval(() => {
+        // a slow write must not look like a dead writer
+        if (this.draining) void this.renewLease().catch(() => undefined);
+        void this.recoverSpill().catch(() => undefined);
+      }, every);
+      this.recoverTimer.unref?.();
+    }
+  }
+
+  private get leaseMs(): number {
+    return this.opts.spill?.leaseMs ?? DEFAULT_SPILL_LEASE_MS;
+  }
+
+  private processingKey(owner = this.spillOwner): string {
+    return `${this.opts.spill!.key}:processing:${owner}`;
+  }
+
+  private leaseKey(owner = this.spillOwner): string {
+    return `${this.opts.spill!.key}:lease:${owner}`;
+  }
+
+  private get ownersKey(): string {
+    return `${this.opts.spill!.key}:owners`;
+  }
 
   push(row: T): void {
     this.buf.push(row);
@@ -121,25 +169,81 @@ export class BatchedWriter<T> {
 
   /** Write spilled batches back (any node may; each batch is taken by one). Returns the batches written. */
   async drainSpill(): Promise<number> {
-    const spill = this.opts.spill;
-    if (!spill) return 0;
+    if (!this.opts.spill) return 0;
+    // one drain at a time per writer: its processing list holds at most the batch in flight
+    while (this.draining) await this.draining;
+    this.draining = this.drainOnce().finally(() => {
+      this.draining = null;
+    });
+    return this.draining;
+  }
+
+  private async drainOnce(): Promise<number> {
+    const spill = this.opts.spill!;
+    const processing = this.processingKey();
+    await this.recoverSpill().catch(() => undefined);
     let written = 0;
     for (;;) {
-      const raw = await spill.redis.lpop(spill.key).catch(() => null);
+      try {
+        await this.renewLease();
+      } catch {
+        break; // Redis down: nothing to take anyway
+      }
+      const raw = await spill.redis.lmove(spill.key, processing, 'LEFT', 'RIGHT').catch(() => null);
       if (!raw) break;
       const rows = (JSON.parse(raw) as T[]).map(spill.revive);
       try {
+        await spill.hooks?.taken?.();
         await (this.opts.rewrite ?? this.opts.write)(rows);
-        written++;
-        this.failures = 0;
       } catch {
         this.failures++;
-        await spill.redis.lpush(spill.key, raw).catch(() => this.buf.unshift(...rows));
+        // back to the head of the spill list; if Redis fails here, recovery moves it back later
+        await spill.redis
+          .multi()
+          .lrem(processing, 1, raw)
+          .lpush(spill.key, raw)
+          .exec()
+          .catch(() => undefined);
         this.scheduleDrain(this.backoff());
         break;
       }
+      written++;
+      this.failures = 0;
+      await spill.hooks?.written?.();
+      // if this fails the batch stays in processing and is written again later: rewrite keeps that to once
+      await spill.redis.lrem(processing, 1, raw).catch(() => undefined);
     }
     return written;
+  }
+
+  private async renewLease(): Promise<void> {
+    const redis = this.opts.spill!.redis;
+    await redis.multi().set(this.leaseKey(), '1', 'PX', this.leaseMs).sadd(this.ownersKey, this.spillOwner).exec();
+  }
+
+  /**
+   * Moves batches in flight back to the spill list: those of writers whose lease expired (dead nodes, or this
+   * node before a restart), and this writer's own when it is not draining (a write whose LREM failed).
+   * Returns the batches moved; a drain is scheduled when there are any.
+   */
+  async recoverSpill(): Promise<number> {
+    const spill = this.opts.spill;
+    if (!spill) return 0;
+    const owners = await spill.redis.smembers(this.ownersKey);
+    let moved = 0;
+    for (const owner of owners) {
+      const own = owner === this.spillOwner;
+      if (own ? this.draining !== null : await spill.redis.exists(this.leaseKey(owner))) continue;
+      const processing = this.processingKey(owner);
+      // one element at a time, each move atomic: a concurrent recovery by another node cannot duplicate a batch
+      while (await spill.redis.lmove(processing, spill.key, 'RIGHT', 'LEFT')) moved++;
+      if (!own) await spill.redis.srem(this.ownersKey, owner);
+    }
+    if (moved > 0) {
+      this.opts.log?.warn({ writer: this.opts.name, batches: moved }, 'spilled batches of a stopped writer moved back to be written');
+      this.scheduleDrain(0);
+    }
+    return moved;
   }
 
   /** Flush until empty (or until attempts keep failing for timeoutMs), then stop. */
@@ -152,7 +256,17 @@ export class BatchedWriter<T> {
     }
     if (this.timer) clearTimeout(this.timer);
     if (this.drainTimer) clearTimeout(this.drainTimer);
+    if (this.recoverTimer) clearInterval(this.recoverTimer);
     this.timer = null;
     this.drainTimer = null;
+    this.recoverTimer = null;
+    while (this.draining) await this.draining;
+    const spill = this.opts.spill;
+    if (spill) {
+      // nothing of ours in flight now: hand back anything left (a failed LREM), and leave the owner set
+      const processing = this.processingKey();
+      while (await spill.redis.lmove(processing, spill.key, 'RIGHT', 'LEFT').catch(() => null));
+      await spill.redis.multi().del(this.leaseKey()).srem(this.ownersKey, this.spillOwner).exec().catch(() => undefined);
+    }
   }
 }

@@ -4,11 +4,15 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { agentStateLog, type AgentStateLogRow } from '../db/schema/index.js';
-import { BatchedWriter } from '../acd/batched-writer.js';
+import { BatchedWriter, type SpillOptions } from '../acd/batched-writer.js';
 import { insertMissing } from '../db/insert-missing.js';
 
 /** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
-export function createAgentStateLogWriter(db: Db, log?: Logger, spill?: { redis: Redis; prefix: string }): BatchedWriter<AgentStateLogRow> {
+export function createAgentStateLogWriter(
+  db: Db,
+  log?: Logger,
+  spill?: { redis: Redis; prefix: string } & Pick<SpillOptions<AgentStateLogRow>, 'leaseMs' | 'hooks'>,
+): BatchedWriter<AgentStateLogRow> {
   return new BatchedWriter<AgentStateLogRow>({
     name: 'agent_state_log',
     log,
@@ -21,6 +25,8 @@ export function createAgentStateLogWriter(db: Db, log?: Logger, spill?: { redis:
     spill: spill && {
       redis: spill.redis,
       key: `${spill.prefix}:spill:agent_state_log`,
+      leaseMs: spill.leaseMs,
+      hooks: spill.hooks,
       revive: (r) => ({ ...r, startedAt: new Date(r.startedAt), endedAt: new Date(r.endedAt) }),
     },
   });
