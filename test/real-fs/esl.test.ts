@@ -2,41 +2,15 @@
 // Uses only stock dialplan: loopback/9196/default is the stock echo extension, so the A-leg answers and parks.
 // FREESWITCH_TEST_DIALSTRING overrides it (e.g. user/1001 for a switch with a registered, auto-answering phone).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { EslNode, EslCommandError, type ChannelRow } from '../../src/esl/index.js';
+import { realSwitchUp, realSwitchName, eslHost as host, eslPort as port, eslPassword as password } from './real-switch.js';
 
-const target = (process.env.FREESWITCH_ESL ?? '').split(',')[0]?.trim() ?? '';
-const [host = '', portText = ''] = target.split(':');
-const port = Number(portText);
-const password = process.env.FREESWITCH_ESL_PASSWORD ?? 'ClueCon';
 const dialstring = process.env.FREESWITCH_TEST_DIALSTRING ?? 'loopback/9196/default';
+const up = await realSwitchUp('esl.test.ts');
 
-async function reachable(): Promise<boolean> {
-  if (!host || !Number.isInteger(port) || port <= 0) return false;
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port, timeout: 1500 }, () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on('error', () => resolve(false));
-    s.on('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-  });
-}
-
-const up = await reachable();
-if (!up) {
-  console.warn(
-    `[real-fs] skipped: ${target ? `FreeSWITCH ESL at ${target} is not reachable` : 'FREESWITCH_ESL is not set'} ` +
-      '(set FREESWITCH_ESL=host:port and FREESWITCH_ESL_PASSWORD to run these tests against a real switch)',
-  );
-}
-
-(up ? describe : describe.skip)(`real FreeSWITCH at ${target || '(FREESWITCH_ESL unset)'}`, () => {
+(up ? describe : describe.skip)(`real FreeSWITCH at ${realSwitchName}`, () => {
   const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
   let node: EslNode;
   const parked = randomUUID();
@@ -63,7 +37,7 @@ if (!up) {
   });
 
   it('parks a call and re-adopts it from `show channels` after a reconnect', async () => {
-    const job = await node.bgapi(`originate {origination_uuid=${parked},originate_timeout=10}${dialstring} &park()`, { timeoutMs: 15_000 });
+    const job = await node.bgapi(`originate {origination_uuid=${parked},originate_timeout=20}${dialstring} &park()`, { timeoutMs: 25_000 });
     expect(job).toMatch(/^\+OK/);
     expect(await node.api(`uuid_exists ${parked}`)).toBe('true');
     const resynced = new Promise<ChannelRow[]>((resolve) => node.once('resync', resolve));

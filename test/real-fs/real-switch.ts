@@ -8,6 +8,7 @@ import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
 import pino from 'pino';
 import { EslNode, type EslEvent } from '../../src/esl/index.js';
 import { tenants } from '../../src/db/schema/core.js';
@@ -53,7 +54,39 @@ export async function realSwitchUp(file: string): Promise<boolean> {
         '(set FREESWITCH_ESL=host:port and FREESWITCH_ESL_PASSWORD to run it against a real switch; see test/real-fs/README.md)',
     );
   }
+  if (up) await holdSwitch(file);
   return up;
+}
+
+// One switch, one CTI on :8080 (the overlay's xml_curl target) and `hupall` at the end of each file: two files at
+// once would steal each other's calls. vitest runs files in parallel forks, so the files queue on a lock file.
+const LOCK_FILE = path.join(os.tmpdir(), 'hotline-real-fs.lock');
+
+function lockHolderAlive(): boolean {
+  try {
+    const pid = Number(fs.readFileSync(LOCK_FILE, 'utf8'));
+    if (!Number.isInteger(pid) || pid <= 0) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function holdSwitch(file: string): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      fs.writeFileSync(LOCK_FILE, String(process.pid), { flag: 'wx' });
+      break;
+    } catch {
+      // a holder that died (killed run) leaves its file behind: take it over
+      if (!lockHolderAlive()) fs.rmSync(LOCK_FILE, { force: true });
+      else if (Date.now() - started > 10 * 60_000) throw new Error(`[real-fs] ${file}: the switch stayed busy 10 min (${LOCK_FILE})`);
+      else await sleep(200);
+    }
+  }
+  afterAll(() => fs.rmSync(LOCK_FILE, { force: true }));
 }
 
 export const realSwitchName = target || '(FREESWITCH_ESL unset)';
