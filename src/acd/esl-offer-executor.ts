@@ -2,6 +2,8 @@
 // answer, then uuid_bridge it to the parked caller. Ring-all is one originate with comma-separated legs (first to
 // answer wins). Mobile agents are reached through the carrier gateway and must press the confirm key
 // (group_confirm_key; trace 19). Only src/esl talks to modesl: this uses EslNode.bgapi.
+// An offer failing SUBSCRIBER_ABSENT (the directory lookup failed) counts as a missed offer, not 话机离线, unless
+// the switch confirms the phone has no registration (provenUnreachable).
 import { randomUUID } from 'node:crypto';
 import { EslDisconnectedError } from '../esl/errors.js';
 import type { ChannelRow } from '../esl/event.js';
@@ -57,6 +59,14 @@ export function offerResultForCause(cause: string): 'no_answer' | 'rejected' | '
   }
 }
 
+/**
+ * The cause of `user/<ext>` when the switch could not find the user in its directory (trace 07 (d)): an unknown
+ * user, or mod_xml_curl timing out on a slow CTI (the SIPp load run). A phone that is in the directory but not
+ * registered fails USER_NOT_REGISTERED instead (trace 07 (e)), which does prove it offline.
+ */
+const DIRECTORY_LOOKUP_FAILED = 'SUBSCRIBER_ABSENT';
+const CONTACT_CHECK_TIMEOUT_MS = 2000;
+
 /** "-ERR NO_ANSWER\n" → "NO_ANSWER" */
 function causeOf(err: unknown): string {
   const reply = (err as { reply?: string }).reply ?? (err as Error).message ?? '';
@@ -99,6 +109,23 @@ export class EslOfferExecutor implements OfferExecutor {
     ];
     const dial = legs.map((l) => this.legFor(req.tenantId, l.agent, l.uuid)).join(',');
     return `originate {${common.join(',')}}${dial} &park()`;
+  }
+
+  /**
+   * After SUBSCRIBER_ABSENT: true only if no desk phone among the legs has a registration on the switch
+   * (`sofia_contact` reads sofia's registration table, no directory lookup). A mobile leg's SUBSCRIBER_ABSENT comes
+   * from the carrier (phone switched off) and stands. When the switch cannot be asked, nothing is proven.
+   */
+  private async provenUnreachable(node: BgapiNode, tenantId: string, agents: OfferedAgent[]): Promise<boolean> {
+    const domain = this.opts.sipDomain?.(tenantId);
+    for (const agent of agents) {
+      if (agent.endpoint.type === 'mobile') continue;
+      const contact = await node
+        .bgapi(`sofia_contact */${safe(agent.endpoint.address)}${domain ? `@${safe(domain)}` : ''}`, { timeoutMs: CONTACT_CHECK_TIMEOUT_MS })
+        .catch(() => '+unknown');
+      if (!contact.trim().startsWith('error/')) return false;
+    }
+    return true;
   }
 
   async releaseLeg(callUuid: string, legUuid: string): Promise<void> {
@@ -161,8 +188,14 @@ export class EslOfferExecutor implements OfferExecutor {
           .catch((err: unknown) => this.afterLostOriginate(node, req, legs, startedAt + req.timeoutMs, err));
       } catch (err) {
         if (req.signal.aborted) return { outcome: 'caller_gone' };
-        const outcome = offerResultForCause(causeOf(err));
+        const cause = causeOf(err);
+        let outcome = offerResultForCause(cause);
         if (outcome === 'caller_gone') return { outcome };
+        // a failed directory lookup is not proof the phone is offline: only sofia's registrations are
+        if (cause === DIRECTORY_LOOKUP_FAILED && !(await this.provenUnreachable(node, req.tenantId, legs.map((l) => l.agent)))) {
+          if (req.signal.aborted) return { outcome: 'caller_gone' };
+          outcome = 'no_answer';
+        }
         // one leg: the failure is that agent's; ring-all: nobody answered
         return legs.length === 1 ? { outcome, agentId: req.agent.agentId } : { outcome };
       }

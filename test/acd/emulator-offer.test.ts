@@ -61,6 +61,35 @@ describe('offers over ESL (emulated switch)', () => {
     expect((await node.engine.agent(a[0]))?.misses).toBe(1);
   }, 15_000);
 
+  it('SUBSCRIBER_ABSENT for a registered phone (the directory lookup failed): a miss and the next agent, not 话机离线', async () => {
+    const a = ids(2) as [string, string];
+    const g = group({ members: members(a), noAnswerTimeoutMs: 5000 });
+    await node.engine.applyGroup(g);
+    emu.world.phone('1002').set({ kind: 'answer', afterMs: 100 });
+    // 1001 stays registered, but the switch cannot find it in its directory (as when mod_xml_curl times out)
+    emu.directory.users.delete('1001');
+    await node.engine.login(a[0], TENANT, { type: 'sip', address: '1001' });
+    await node.engine.setReady(a[0]);
+    await sleep(5);
+    await node.engine.login(a[1], TENANT, { type: 'sip', address: '1002' });
+    await node.engine.setReady(a[1]);
+    const caller = await parkedCaller('13800000003');
+    await node.engine.enqueue({ callUuid: caller.uuid!, tenantId: TENANT, groupId: g.id, callerNumber: '13800000003' });
+    expect(await node.engine.outcome(caller.uuid!)).toMatchObject({ outcome: 'answered', agentId: a[1] });
+    for (let i = 0; i < 50 && !emu.channel(caller.uuid!)?.partner; i++) await sleep(10);
+    expect(emu.channel(caller.uuid!)?.partner).toBeTruthy();
+    const first = await node.engine.agent(a[0]);
+    expect(first).toMatchObject({ state: 'ready', misses: 1 });
+    expect(first?.reason ?? '').not.toBe('话机离线');
+
+    // the same failure with no registration on the switch: the phone is really offline
+    emu.directory.regs.delete('1001');
+    const caller2 = await parkedCaller('13800000004');
+    await node.engine.enqueue({ callUuid: caller2.uuid!, tenantId: TENANT, groupId: g.id, callerNumber: '13800000004' });
+    for (let i = 0; i < 100 && (await node.engine.agent(a[0]))?.state === 'ready'; i++) await sleep(20);
+    expect(await node.engine.agent(a[0])).toMatchObject({ state: 'not_ready', reason: '话机离线' });
+  }, 15_000);
+
   it('a mobile agent accepts by pressing the confirm key', async () => {
     const a = ids(1) as [string];
     const g = group({ members: members(a), noAnswerTimeoutMs: 10_000 });

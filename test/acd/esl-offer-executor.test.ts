@@ -66,6 +66,45 @@ describe('ESL offer executor', () => {
     expect(offerResultForCause('ORIGINATOR_CANCEL')).toBe('caller_gone');
   });
 
+  it('SUBSCRIBER_ABSENT (directory lookup failed) is a missed offer while the switch holds a registration, 话机离线 only without one', async () => {
+    /** the originate fails with `cause`; sofia_contact answers `contact` (an Error: the switch did not answer) */
+    const fails = (cause: string, contact: string | Error) => {
+      const sent: string[] = [];
+      const node: BgapiNode = {
+        async bgapi(cmd) {
+          sent.push(cmd);
+          if (cmd.startsWith('originate')) throw new EslCommandError(cmd, `-ERR ${cause}\n`);
+          if (cmd.startsWith('sofia_contact')) {
+            if (contact instanceof Error) throw contact;
+            return contact;
+          }
+          return '+OK\n';
+        },
+      };
+      return { ex: new EslOfferExecutor({ nodeFor: () => node }, { sipDomain: (t) => t }), sent };
+    };
+    // xml_curl timed out on the CTI, the phone is registered: count a miss, try the next agent
+    const registered = fails('SUBSCRIBER_ABSENT', 'sofia/internal/sip:1001@10.0.0.9:5060');
+    expect(await registered.ex.offer(request(sip('a1', '1001')))).toEqual({ outcome: 'no_answer', agentId: 'a1' });
+    expect(registered.sent[1]).toBe('sofia_contact */1001@demo');
+    const gone = fails('SUBSCRIBER_ABSENT', 'error/user_not_registered');
+    expect(await gone.ex.offer(request(sip('a1', '1001')))).toEqual({ outcome: 'unreachable', agentId: 'a1' });
+    // the switch could not be asked: nothing proven
+    const unknown = fails('SUBSCRIBER_ABSENT', new Error('ESL command timed out'));
+    expect(await unknown.ex.offer(request(sip('a1', '1001')))).toEqual({ outcome: 'no_answer', agentId: 'a1' });
+    // USER_NOT_REGISTERED comes from sofia's registrations themselves (trace 07 (e)): no second question
+    const unregistered = fails('USER_NOT_REGISTERED', 'sofia/internal/sip:1001@10.0.0.9:5060');
+    expect(await unregistered.ex.offer(request(sip('a1', '1001')))).toEqual({ outcome: 'unreachable', agentId: 'a1' });
+    expect(unregistered.sent).toHaveLength(1);
+    // ring-all: offline only if no desk phone among the legs is registered; a mobile's absence is the carrier's word
+    const ringAll = fails('SUBSCRIBER_ABSENT', 'error/user_not_registered');
+    expect(await ringAll.ex.offer(request(sip('a1', '1001'), [mobile, sip('a2', '1002')]))).toEqual({ outcome: 'unreachable' });
+    expect(ringAll.sent.slice(1)).toEqual(['sofia_contact */1001@demo', 'sofia_contact */1002@demo']);
+    const mobileOnly = fails('SUBSCRIBER_ABSENT', 'sofia/internal/sip:x@y');
+    expect(await mobileOnly.ex.offer(request(mobile))).toEqual({ outcome: 'unreachable', agentId: 'm1' });
+    expect(mobileOnly.sent).toHaveLength(1);
+  });
+
   it('a withdrawn offer kills the ringing legs', async () => {
     let fail!: (e: Error) => void;
     const sw = fakeSwitch((cmd) => new Promise((_, rej) => (fail = () => rej(new EslCommandError(cmd, '-ERR ORIGINATOR_CANCEL\n')))));
