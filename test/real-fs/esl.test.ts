@@ -2,6 +2,7 @@
 // Uses only stock dialplan: loopback/9196/default is the stock echo extension, so the A-leg answers and parks.
 // FREESWITCH_TEST_DIALSTRING overrides it (e.g. user/1001 for a switch with a registered, auto-answering phone).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import type net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { EslNode, EslCommandError, type ChannelRow } from '../../src/esl/index.js';
