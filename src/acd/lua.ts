@@ -526,7 +526,9 @@ if op == 'reserve' then
   setState(a, 'reserved', '')
   return result('ok')
 end
-if v[2] ~= callId or (v[1] ~= 'reserved' and v[1] ~= 'ringing') then return result('stale') end
+-- 'failed' also frees a consulted agent who talked (the consultation was cancelled or ended)
+local talkingFreed = op == 'failed' and v[1] == 'talking'
+if v[2] ~= callId or (v[1] ~= 'reserved' and v[1] ~= 'ringing' and not talkingFreed) then return result('stale') end
 if op == 'answered' then
   if redis.call('HGET', ak, 'day') ~= ARGV[4] then redis.call('HSET', ak, 'day', ARGV[4], 'calls', 0) end
   redis.call('HINCRBY', ak, 'calls', 1)

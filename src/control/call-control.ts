@@ -418,6 +418,25 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     if (kind === 'busy') throw new CallControlError('agent_unavailable', '目标坐席忙或未就绪');
   }
 
+  /**
+   * A consult or three-way target agent: reserved in the ACD (refused when not ready), then their dial string; its
+   * hotline_call lets the ACD show them ringing. The reservation is undone when the dial string cannot be built.
+   */
+  private async reservedAgentDial(agentId: string, s: CallSession, legUuid: string): Promise<string> {
+    await this.reserveAgent(agentId, s.tenantId, s.uuid);
+    return this.dialStringOfAgent(agentId, s.tenantId, this.ringVars(legUuid, [`origination_caller_id_number=${s.callerNumber ?? ''}`, `hotline_call=${s.uuid}`])).catch(
+      async (err: unknown) => {
+        await this.releaseAgent(agentId, s.uuid);
+        throw err;
+      },
+    );
+  }
+
+  /** The reserved target answered: talking in the ACD. */
+  private async targetAnswered(agentId: string, callUuid: string): Promise<void> {
+    await this.opts.acd?.transferAgent?.(agentId, callUuid, 'answered').catch((err: unknown) => this.log.warn({ err }, 'acd transfer answered failed'));
+  }
+
   private async releaseAgent(agentId: string, callUuid: string): Promise<void> {
     await this.opts.acd?.transferAgent?.(agentId, callUuid, 'failed').catch((err: unknown) => this.log.warn({ err }, 'acd transfer release failed'));
   }
@@ -447,8 +466,8 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     const legUuid = randomUUID();
     let dial: string;
     if (target.kind === 'agent') {
-      await this.requireReadyAgent(target.agentId, s.tenantId);
-      dial = await this.dialStringOfAgent(target.agentId, s.tenantId, this.ringVars(legUuid, [`origination_caller_id_number=${s.callerNumber ?? ''}`]));
+      // reserved in the ACD like a blind transfer's target: no queue call is offered to them while consulted
+      dial = await this.reservedAgentDial(target.agentId, s, legUuid);
     } else {
       dial = this.outsideDialString(target.number, s.tenantId, this.ringVars(legUuid)).dial;
     }
@@ -465,6 +484,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
       await this.cmd(node, 'consult.bridge', `uuid_bridge ${agentLeg.uuid} ${legUuid}`, t0);
     } catch (err) {
       this.consults.delete(s.uuid);
+      if (target.kind === 'agent') await this.releaseAgent(target.agentId, s.uuid);
       s.legs.get(legUuid)!.hungUpAt ??= Date.now();
       // back to the caller
       await this.cmd(node, 'consult.break', `uuid_break ${s.uuid} all`, t0).catch(() => {});
@@ -473,6 +493,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
       s.transition('talking', 'consultation failed');
       throw err;
     }
+    if (target.kind === 'agent') await this.targetAnswered(target.agentId, s.uuid);
     return { callUuid: s.uuid, consultLeg: legUuid };
   }
 
@@ -495,6 +516,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     const node = this.nodeOf(s);
     this.release(s, c.legUuid);
     await this.cmd(node, 'consult.cancel', `uuid_kill ${c.legUuid} NORMAL_CLEARING`, t0).catch(() => {});
+    if (c.target.kind === 'agent') await this.releaseAgent(c.target.agentId, s.uuid);
     await this.cmd(node, 'consult.break', `uuid_break ${s.uuid} all`, t0).catch(() => {});
     await this.cmd(node, 'consult.rebridge', `uuid_bridge ${s.uuid} ${c.agentLeg}`, t0);
     this.consults.delete(s.uuid);
@@ -570,19 +592,22 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     const legUuid = randomUUID();
     const dial =
       target.kind === 'agent'
-        ? await this.dialStringOfAgent(target.agentId, s.tenantId, this.ringVars(legUuid, [`origination_caller_id_number=${s.callerNumber ?? ''}`]))
+        ? await this.reservedAgentDial(target.agentId, s, legUuid)
         : this.outsideDialString(target.number, s.tenantId, this.ringVars(legUuid)).dial;
-    await this.cmd(node, 'threeway.transfer', `uuid_transfer ${s.uuid} -both conference:${conf} inline`, t0);
-    this.conferences.set(s.uuid, { name: conf, startedAt: Date.now() });
-    s.transition('conferenced', 'three-way');
-    s.logLegEvent(s.uuid, 'CONFERENCE_START', Date.now(), { conference: conf });
-    this.opts.tracker.attachLeg(s, legUuid, 'third-party', { agentId: target.kind === 'agent' ? target.agentId : undefined, node: node.name });
     try {
+      await this.cmd(node, 'threeway.transfer', `uuid_transfer ${s.uuid} -both conference:${conf} inline`, t0);
+      this.conferences.set(s.uuid, { name: conf, startedAt: Date.now() });
+      s.transition('conferenced', 'three-way');
+      s.logLegEvent(s.uuid, 'CONFERENCE_START', Date.now(), { conference: conf });
+      this.opts.tracker.attachLeg(s, legUuid, 'third-party', { agentId: target.kind === 'agent' ? target.agentId : undefined, node: node.name });
       await this.cmd(node, 'threeway.originate', `originate ${dial} &conference(${conf})`, t0, 'target_failed');
     } catch (err) {
-      s.legs.get(legUuid)!.hungUpAt ??= Date.now();
+      const leg = s.legs.get(legUuid);
+      if (leg) leg.hungUpAt ??= Date.now();
+      if (target.kind === 'agent') await this.releaseAgent(target.agentId, s.uuid);
       throw err;
     }
+    if (target.kind === 'agent') await this.targetAnswered(target.agentId, s.uuid);
     return { callUuid: s.uuid, conference: conf, expertLeg: legUuid };
   }
 
@@ -770,6 +795,7 @@ export class CallControl extends EventEmitter<CallControlEvents> {
     this.monitors.delete(uuid);
     const s = this.opts.tracker.get(uuid);
     if (!s) return;
+    this.targetLegGone(s, uuid);
     const c = this.conferences.get(s.uuid);
     if (c) {
       const leg = s.legs.get(uuid);
@@ -785,6 +811,24 @@ export class CallControl extends EventEmitter<CallControlEvents> {
       }
     }
     if (uuid === s.uuid) this.consults.delete(s.uuid);
+  }
+
+  /**
+   * An agent's consult or three-way leg hung up by itself (the inbound pipeline only follows 'agent' legs): the ACD
+   * frees the consulted agent (back to ready: the call was never theirs) or ends the three-way member's call
+   * (wrap-up, as after any call they talked on).
+   */
+  private targetLegGone(s: CallSession, uuid: string): void {
+    const leg = s.legs.get(uuid);
+    if (!leg?.agentId || leg.released || !this.opts.acd) return;
+    const agentId = leg.agentId;
+    if (leg.role === 'consult') {
+      const c = this.consults.get(s.uuid);
+      if (c?.legUuid === uuid) void this.releaseAgent(agentId, s.uuid);
+    } else if (leg.role === 'third-party') {
+      const talkMs = leg.answeredAt !== undefined ? Math.max(0, Date.now() - leg.answeredAt) : 0;
+      this.opts.acd.callEnded(agentId, s.uuid, talkMs).catch((err: unknown) => this.log.warn({ err }, 'acd callEnded failed'));
+    }
   }
 
   /** Live three-way calls (bench, metrics). */
