@@ -6,6 +6,7 @@ import type { AppContext } from '../app-context.js';
 import type { AcdEngine } from '../acd/engine.js';
 import type { UserRole } from '../db/schema/index.js';
 import { authenticateToken, type AuthUser } from '../auth/sessions.js';
+import { sessionCacheFor } from '../auth/session-cache.js';
 import { sessionTokenFrom } from '../auth/guard.js';
 import { HttpError } from '../http/errors.js';
 import { WsHub } from './hub.js';
@@ -130,11 +131,13 @@ export function wsRoutes(ctx: AppContext, deps: WsRoutesDeps): FastifyPluginAsyn
     }, heartbeatMs);
     heartbeat.unref();
     // a lock screen, logout or expiry ends the open sockets of that session too (and keeps an in-use session alive)
+    // sessions read through the Redis cache, like REST: an agent can (re)connect while PostgreSQL is down
+    const sessions = sessionCacheFor(ctx);
     const reauth = setInterval(() => {
       const seen = new Map<string, Promise<Awaited<ReturnType<typeof authenticateToken>>>>();
       for (const c of hub.clients) {
         let p = seen.get(c.token);
-        if (!p) seen.set(c.token, (p = authenticateToken(ctx.db, c.token, ttlMs)));
+        if (!p) seen.set(c.token, (p = authenticateToken(ctx.db, c.token, ttlMs, sessions)));
         void p.then((s) => {
           if (s && !s.locked) return;
           const code = s ? 'session_locked' : 'session_ended';
@@ -170,7 +173,7 @@ export function wsRoutes(ctx: AppContext, deps: WsRoutesDeps): FastifyPluginAsyn
     const authorize = (roles: UserRole[]) => async (request: FastifyRequest) => {
       const found = upgradeToken(request);
       if (!found) throw new HttpError(401, 'unauthenticated', '请先登录');
-      const session = await authenticateToken(ctx.db, found.token, ttlMs);
+      const session = await authenticateToken(ctx.db, found.token, ttlMs, sessions);
       if (!session) throw new HttpError(401, 'unauthenticated', '请先登录');
       if (session.locked) throw new HttpError(423, 'session_locked', WS_ERRORS.session_locked);
       if (!roles.includes(session.user.role)) throw new HttpError(403, 'forbidden', WS_ERRORS.forbidden);

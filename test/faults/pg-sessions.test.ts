@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgInstance } from '../helpers/pg-instance.js';
 import { prepareE2eTenant, startTestCti, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
 import { login } from '../http/fixture.js';
+import { TestClient } from '../ws/fixture.js';
 
 let pg: PgInstance;
 let e: E2eTenant;
@@ -51,6 +52,16 @@ describe('login sessions while PostgreSQL is down', () => {
     const notReady = await node1.app.inject({ method: 'POST', url: '/agents/me/not-ready', headers: agent.bearer, payload: { reason: 'break' } });
     expect(notReady.statusCode, notReady.body).toBe(200);
     expect((await node2.app.inject({ method: 'GET', url: '/agents/me/state', headers: agent.bearer })).json().state).toBe('not_ready');
+
+    // the desktop's socket (re)connects during the outage too, on the session cache, and its commands work
+    const socket = await TestClient.open(`${node2.url!.replace(/^http/, 'ws')}/ws/agent`, { token: agent.token });
+    try {
+      expect(await socket.command('ready')).toMatchObject({ type: 'ack', state: { state: 'ready' } });
+      expect(await socket.command('not_ready', { reason: 'break' })).toMatchObject({ type: 'ack', state: { state: 'not_ready' } });
+    } finally {
+      socket.ws.close();
+    }
+    await expect(TestClient.open(`${node2.url!.replace(/^http/, 'ws')}/ws/agent`, { token: gone.token })).rejects.toMatchObject({ statusCode: expect.any(Number) });
 
     // the logged-out token: no node serves it (no cache entry left; PostgreSQL cannot be asked: 503, never 200)
     for (const node of [node1, node2]) {
