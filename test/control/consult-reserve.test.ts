@@ -3,7 +3,6 @@
 // then talking; a cancelled consultation frees them (ready, and then the waiting caller reaches them); a three-way
 // member who hangs up ends their call in the ACD (wrap-up) instead of staying talking with no call.
 import { beforeAll, expect, it } from 'vitest';
-import { login } from '../http/fixture.js';
 import { until, sleep, agentReady } from '../e2e/cti-fixture.js';
 import { useComposedCti, queueCaller, type Composed } from './composition.js';
 
@@ -18,15 +17,30 @@ const offersTo = async (callUuid: string) =>
   (await cti.ctx.pool.query<{ agent_id: string }>(`select agent_id from queue_events where call_uuid = $1 and type = 'offer'`, [callUuid])).rows.map((r) => r.agent_id);
 const stateOf = async (agentId: string) => (await cti.acd.engine.agent(agentId))?.state;
 
-it('consulted agent: reserved → ringing → talking, no queue offer meanwhile; cancel frees them for the waiting caller', async () => {
+/** A (answers at once) talks to a queued caller; B is ready with a phone that rings until answer(). */
+async function aTalksBReady(callerNumber: string) {
   const emu = cti.emulator!;
   const [a, b] = e.agents as [(typeof e.agents)[0], (typeof e.agents)[1]];
   const aSession = await agentReady(cti.app, a);
   emu.world.phone(a.extension!).set({ kind: 'answer', afterMs: 100 });
   const phoneB = emu.world.phone(b.extension!).set({ kind: 'manual' });
-  const caller1 = await queueCaller(cti, '13800138401');
+  const caller1 = await queueCaller(cti, callerNumber);
   await until(async () => (await stateOf(a.id)) === 'talking', 10_000, 'A talking');
   const bSession = await agentReady(cti.app, b);
+  return { a, b, aSession, bSession, phoneB, caller1 };
+}
+
+/** The next test starts from signed-out agents: wrap-up ended, signed out. */
+async function bothSignOut(agents: { id: string }[], sessions: { bearer: Record<string, string> }[]) {
+  for (const ag of agents) {
+    await until(async () => ['wrap_up', 'ready'].includes((await stateOf(ag.id)) ?? ''), 5000, 'agents free');
+    await cti.acd.engine.endWrapUp(ag.id);
+  }
+  for (const s of sessions) await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: s.bearer, payload: {} });
+}
+
+it('consulted agent: reserved → ringing → talking, no queue offer meanwhile; cancel frees them for the waiting caller', async () => {
+  const { a, b, aSession, bSession, phoneB, caller1 } = await aTalksBReady('13800138401');
 
   const consult = cti.app.inject({ method: 'POST', url: '/calls/consult', headers: aSession.bearer, payload: { target: { kind: 'agent', agentId: b.id } } });
   await until(async () => (await stateOf(b.id)) === 'ringing', 5000, 'B ringing for the consultation');
@@ -50,24 +64,11 @@ it('consulted agent: reserved → ringing → talking, no queue offer meanwhile;
 
   caller1.hangup();
   caller2.hangup();
-  for (const ag of [a, b]) {
-    await until(async () => ['wrap_up', 'ready'].includes((await stateOf(ag.id)) ?? ''), 5000, 'agents free');
-    await cti.acd.engine.endWrapUp(ag.id);
-  }
-  await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: aSession.bearer, payload: {} });
-  await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: bSession.bearer, payload: {} });
+  await bothSignOut([a, b], [aSession, bSession]);
 });
 
 it('three-way with an agent: reserved while ringing, talking in the conference, wrap-up when they hang up', async () => {
-  const emu = cti.emulator!;
-  const [a, b] = e.agents as [(typeof e.agents)[0], (typeof e.agents)[1]];
-  const aSession = await agentReady(cti.app, a);
-  emu.world.phone(a.extension!).set({ kind: 'answer', afterMs: 100 });
-  const phoneB = emu.world.phone(b.extension!).set({ kind: 'manual' });
-  const caller1 = await queueCaller(cti, '13800138501');
-  await until(async () => (await stateOf(a.id)) === 'talking', 10_000, 'A talking');
-  const bSession = await login(cti.app, b.loginId, b.password);
-  await agentReady(cti.app, b);
+  const { a, b, aSession, bSession, phoneB, caller1 } = await aTalksBReady('13800138501');
 
   const threeWay = cti.app.inject({ method: 'POST', url: '/calls/three-way', headers: aSession.bearer, payload: { target: { kind: 'agent', agentId: b.id } } });
   await until(async () => (await stateOf(b.id)) === 'ringing', 5000, 'B ringing for the three-way');
@@ -89,8 +90,5 @@ it('three-way with an agent: reserved while ringing, talking in the conference, 
   expect(await stateOf(a.id)).toBe('talking');
 
   caller1.hangup();
-  await until(async () => ['wrap_up', 'ready'].includes((await stateOf(a.id)) ?? ''), 5000, 'A free');
-  for (const ag of [a, b]) await cti.acd.engine.endWrapUp(ag.id);
-  await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: aSession.bearer, payload: {} });
-  await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: bSession.bearer, payload: {} });
+  await bothSignOut([a, b], [aSession, bSession]);
 });
