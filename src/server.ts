@@ -173,6 +173,7 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
       defaultMusic: 'local_stream://moh',
       screenPop: queueScreenPop({ pool, directory }, (uuid) => ivrPathOf(uuid)),
       isVip: callerIsVip(directory),
+      onEnqueued: (callUuid, groupId) => tracker.get(callUuid)?.setSkillGroup(groupId),
     });
     onClose('acd', () => acd.close());
     pipeline = new InboundPipeline({

@@ -21,6 +21,8 @@ export interface QueueTaskOptions {
   isVip?: (tenantId: string, callerNumber: string) => Promise<boolean>;
   /** caller directory lookup for the screen pop (name, address, previous calls) */
   screenPop?: (req: QueueRequest) => Promise<ScreenPop>;
+  /** the caller is in the group's queue: the call layer notes the group, so even an abandoned call's CDR has it */
+  onEnqueued?: (callUuid: string, groupId: string) => void;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -51,6 +53,7 @@ export function createQueueHandler(opts: QueueTaskOptions): QueueHandler {
     const outcome = engine.outcome(req.callUuid);
     const res = await engine.enqueue({ callUuid: req.callUuid, tenantId: req.tenantId, groupId, callerNumber: req.callerNumber, priority: req.priority, vip, screenPop });
     if (res.status === 'rejected') return { kind: 'overflow', reason: res.reason };
+    if (res.status !== 'overflow') opts.onEnqueued?.(req.callUuid, groupId);
     if (res.status === 'overflow') return { kind: 'overflow', reason: `${res.reason}:${res.target.kind}` };
 
     let done = false;

@@ -41,6 +41,19 @@ describe('one CTI on its emulator: blacklist and after hours', () => {
     expect(cdr).toMatchObject({ answerAt: null, hangupCause: 'CALL_REJECTED' });
   }, 30_000);
 
+  it('a caller who hangs up while queued leaves a CDR naming the skill group (per-group abandon rates)', async () => {
+    const emu = cti.emulator!;
+    const caller = emu.world.dial({ from: '13800001111', to: '12345' });
+    await until(() => hasHeard(caller, 'main-menu.wav'), 10_000, 'main menu');
+    caller.press('1'); // 咨询: no agent is signed in, so the caller waits
+    await until(() => cti.tracker.get(caller.uuid!)?.state === 'queued', 10_000, 'queued');
+    await sleep(300);
+    caller.hangup();
+    await until(async () => (await cti.ctx.db.select().from(cdrs).where(eq(cdrs.callUuid, caller.uuid!))).length === 1, 10_000, 'CDR');
+    const [cdr] = await cti.ctx.db.select().from(cdrs).where(eq(cdrs.callUuid, caller.uuid!));
+    expect(cdr).toMatchObject({ agentId: null, skillGroupId: e.groups.get('consult') });
+  }, 30_000);
+
   it('(c) after hours: the after-hours flow records a complaint into a real WAV and stores a voicemail row', async () => {
     const emu = cti.emulator!;
     const calendarFile = `${e.dirs.flows}/calendar/${e.tenant}.yaml`;
