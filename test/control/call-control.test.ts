@@ -353,6 +353,8 @@ describe('call control on the FreeSWITCH emulator', () => {
     );
     await until(() => ch(r.agentLeg)?.partner === r.callUuid, 3000, 'agent ↔ citizen');
     const session = cti.tracker.get(r.callUuid)!;
+    // the switch links the legs a moment before the tracker has handled the bridge event
+    await until(() => session.state === 'talking', 3000, 'talking');
     expect(session).toMatchObject({ direction: 'outbound', state: 'talking', agentId: agentA, calleeNumber: '13800000002' });
     await until(() => recorded.length === 1, 3000, 'recording hook');
     expect(recorded[0]).toEqual({ call: r.callUuid, leg: r.agentLeg, agent: agentA });
