@@ -76,6 +76,8 @@ interface LiveOffer {
   ac: AbortController;
   guard: NodeJS.Timeout;
   settled: boolean;
+  /** the caller left: the executor was told to stop; its agents stay reserved until it settles (or the guard fires) */
+  withdrawn: boolean;
 }
 
 interface CallTimers {
@@ -148,6 +150,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   private readonly misses: number;
   private readonly offerGuardMs: number;
   private readonly offers = new Map<string, LiveOffer>();
+  /** offers whose caller left while the executor's originate may still be pending in the switch */
+  private readonly withdrawnOffers = new Set<LiveOffer>();
   private readonly callTimers = new Map<string, CallTimers>();
   private readonly wrapTimers = new Map<string, NodeJS.Timeout>();
   private readonly waiters = new Map<string, Deferred>();
@@ -275,6 +279,10 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       if (r.kind === 'ok') agents++;
       if (a.state === 'wrap_up') this.scheduleWrap(agentId, a.wrapUntil ?? Date.now());
     }
+    // the withdrawn-offer markers went with Redis: agents restored reserved for such an offer are freed now
+    for (const live of this.withdrawnOffers) {
+      this.process(await this.store.run('offerReleased', Date.now(), [live.m.callUuid, live.m.agents.map((x) => x.agentId).join(','), 1]));
+    }
     const counts = { waiting: 0, offering: 0, talking: 0 };
     for (const [callUuid, m] of this.meta) {
       const live = this.offers.get(callUuid);
@@ -323,6 +331,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     for (const t of this.wrapTimers.values()) clearTimeout(t);
     this.wrapTimers.clear();
     for (const o of this.offers.values()) clearTimeout(o.guard);
+    for (const o of this.withdrawnOffers) clearTimeout(o.guard);
     if (this.queueChangeTimer) clearTimeout(this.queueChangeTimer);
     this.queueChangeTimer = null;
   }
@@ -455,10 +464,13 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     return d.promise;
   }
 
-  /** The caller hung up while waiting (or while an agent was being rung). */
+  /**
+   * The caller hung up while waiting (or while an agent was being rung). The routing state first (the offered
+   * agents are held reserved), then the executor is stopped; its agents are freed once it settles (releaseOffer).
+   */
   async abandon(callUuid: string): Promise<void> {
-    this.withdrawOffer(callUuid);
     const r = await this.store.run('abandon', Date.now(), [callUuid]);
+    this.withdrawOffer(callUuid);
     this.process(r);
     if (r.kind !== 'ok') return;
     const [prevState, groupId, waitMs, tenantId, caller, , owner] = r.extra as [string, string, string, string, string, string, string];
@@ -490,15 +502,29 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     return true;
   }
 
-  /** Stop an offer this node is performing (the caller is gone); its result is then ignored. */
+  /**
+   * Stop an offer this node is performing (the caller is gone, or picked up elsewhere). Its result is then only
+   * used to free the agents held for it; the guard timer stays armed in case the executor never settles.
+   */
   private withdrawOffer(callUuid: string): void {
     const live = this.offers.get(callUuid);
-    if (live && !live.settled) {
-      live.settled = true;
-      clearTimeout(live.guard);
+    if (live && !live.settled && !live.withdrawn) {
+      live.withdrawn = true;
       this.offers.delete(callUuid);
+      this.withdrawnOffers.add(live);
       live.ac.abort();
     }
+  }
+
+  /**
+   * The originate of an offer whose caller left has ended (leg killed, never created, failed, or the guard gave
+   * up): free the agents the routing state held for it. A leg that still answered is hung up first.
+   */
+  private async releaseOffer(m: Match, res?: OfferResult | { outcome: 'error' }): Promise<void> {
+    if (res?.outcome === 'answered' && res.legUuid) await this.executor.releaseLeg?.(m.callUuid, res.legUuid);
+    const r = await this.store.run('offerReleased', Date.now(), [m.callUuid, m.agents.map((a) => a.agentId).join(','), 0]);
+    if (r.extra.length) this.log?.info({ call: m.callUuid, agents: r.extra }, 'withdrawn offer ended: agents freed');
+    this.process(r);
   }
 
   /** Position (1 = next) and estimated wait, for the periodic announcement. Null when the call is not waiting. */
@@ -739,6 +765,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       m,
       ac,
       settled: false,
+      withdrawn: false,
       guard: setTimeout(() => {
         ac.abort();
         this.log?.warn({ call: m.callUuid }, 'offer executor did not settle in time, treating as no answer');
@@ -750,6 +777,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       live.settled = true;
       clearTimeout(live.guard);
       if (this.offers.get(m.callUuid) === live) this.offers.delete(m.callUuid);
+      if (live.withdrawn) {
+        this.withdrawnOffers.delete(live);
+        this.releaseOffer(m, res).catch((err: Error) => this.fail(err));
+        return;
+      }
       this.handleOfferResult(m, res).catch((err: Error) => this.fail(err));
     };
     this.offers.set(m.callUuid, live);
@@ -788,6 +820,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     const now = Date.now();
     if (res.outcome === 'caller_gone') {
       await this.abandon(m.callUuid);
+      // this originate has ended: the agents the abandon held for it are free
+      await this.releaseOffer(m);
       return;
     }
     if (res.outcome === 'answered') {
@@ -796,7 +830,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       if (r.kind !== 'ok') {
         this.log?.warn({ call: m.callUuid, agent: res.agentId, kind: r.kind }, 'answer for an offer no longer current');
         // the caller left (abandon) between the bridge and this: the agent's phone must not stay off-hook
-        if (res.legUuid) await this.executor.releaseLeg?.(m.callUuid, res.legUuid);
+        await this.releaseOffer(m, res);
         return;
       }
       const waitMs = Number(r.extra[1]);
@@ -817,6 +851,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
       });
     }
     this.process(r);
+    // the caller left (abandon seen on another node) before this result: the agents held for it are free now
+    if (r.kind === 'stale') await this.releaseOffer(m);
     if (r.kind === 'requeued' && this.overdue.has(m.callUuid)) await this.overflow(m.callUuid, 'max_wait');
   }
 

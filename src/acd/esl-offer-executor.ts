@@ -17,6 +17,12 @@ export interface BgapiNode {
   showChannels?(): Promise<ChannelRow[]>;
 }
 
+/**
+ * After a withdrawn offer's first uuid_kill, how often it is sent again while the originate is still pending: the
+ * agent leg may not have existed yet (the originate still inside the switch), and must not ring on (ms).
+ */
+export const WITHDRAWN_KILL_RETRY_MS = 300;
+
 /** how often the agent legs are looked up in `show channels` while their originate's result is unknown (ms) */
 const RECONCILE_POLL_MS = 250;
 
@@ -177,7 +183,11 @@ export class EslOfferExecutor implements OfferExecutor {
     const legs = [req.agent, ...req.alsoRing].map((agent) => ({ agent, uuid: randomUUID() }));
     const killAll = () =>
       Promise.all(legs.map((l) => node.bgapi(`uuid_kill ${l.uuid} ORIGINATOR_CANCEL`).catch(() => undefined)));
-    const onAbort = () => void killAll();
+    let killAgain: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      void killAll();
+      killAgain = setInterval(() => void killAll(), WITHDRAWN_KILL_RETRY_MS);
+    };
     req.signal.addEventListener('abort', onAbort, { once: true });
     const startedAt = Date.now();
     try {
@@ -215,6 +225,7 @@ export class EslOfferExecutor implements OfferExecutor {
       return { outcome: 'answered', agentId: leg.agent.agentId, legUuid: leg.uuid };
     } finally {
       req.signal.removeEventListener('abort', onAbort);
+      clearInterval(killAgain);
     }
   }
 }

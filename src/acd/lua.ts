@@ -13,12 +13,14 @@
 //   P:grp:<g>:q          zset  waiting calls; lower score = served first (priority + aging folded in, see callScore)
 //   P:grp:<g>:rdy        zset  ready agents; lower score = chosen first (per the group's strategy)
 //   P:agt:<a>            hash  t tenant, st state, rs reason, since, rdy ready-since, call, miss, calls, day, ep, addr,
-//                              ck, gw, ext, pnr (not-ready asked for during a call), off (state before 话机离线)
+//                              ck, gw, ext, pnr (not-ready asked for during a call), off (state before 话机离线),
+//                              wd (call whose offer was withdrawn while its originate may still run), wdn (its node)
 //   P:agt:<a>:grp        hash  group -> 1 (the agent's memberships)
 //   P:agt:<a>:pref       zset  callers waiting for this agent in particular (首问负责制), by arrival
 //   P:ext:<tenant>       hash  extension -> agent (phone register/unregister events)
 //   P:ten:<tenant>:agents set  signed-in agents (the list of all signed-in agents with their states)
 //   P:node:<n>:calls     set   waiting calls this node owns (re-adopted after a restart)
+//   P:node:<n>:wd        set   agents held reserved until this node's withdrawn originate ends (freed on adoption)
 //   P:orphans            set   calls whose owner node did not hear its offer
 //   P:wrap               zset  agent -> wrap-up end (ms), so any node can finish an overdue wrap-up
 //   P:prev:<t>:<caller>  string previous agent, TTL = the window;  P:prev:<t>:built marks the map as loaded
@@ -255,6 +257,32 @@ local function releaseOffered(callId, except)
   for _, a in ipairs(split(off)) do
     if a ~= except and redis.call('HGET', K('agt', a), 'call') == callId then becomeFree(a) end
   end
+end
+
+-- The caller left while their agent's originate may still be inside the switch (the agent leg not created yet,
+-- so nothing to kill): the agent stays reserved, marked with the call, until the owner node's executor says that
+-- originate ended (offerReleased), or the owner node is gone (adopt). Else the next offer could ring the same phone
+-- while the first originate is still pending.
+local function holdWithdrawn(callId, node)
+  local off = redis.call('HGET', K('call', callId), 'off')
+  for _, a in ipairs(split(off)) do
+    local ak = K('agt', a)
+    if redis.call('HGET', ak, 'call') == callId then
+      redis.call('HSET', ak, 'wd', callId, 'wdn', node)
+      redis.call('SADD', K('node', node, 'wd'), a)
+    end
+  end
+end
+
+-- Free an agent held by holdWithdrawn (their originate ended): ready, or the not-ready they asked for meanwhile.
+local function releaseWithdrawn(a, callId)
+  local ak = K('agt', a)
+  local v = redis.call('HMGET', ak, 'wd', 'wdn', 'st', 'call')
+  if not v[1] or (callId and v[1] ~= callId) then return false end
+  redis.call('HDEL', ak, 'wd', 'wdn')
+  if v[2] then redis.call('SREM', K('node', v[2], 'wd'), a) end
+  if (v[3] == 'reserved' or v[3] == 'ringing') and v[4] == v[1] then becomeFree(a) end
+  return true
 end
 
 local function dropCall(callId)
@@ -588,7 +616,10 @@ becomeFree(a)
 return result('ok')
 `;
 
-/** The caller hung up: remove them wherever they are; agents being offered the call are freed. ARGV: ... | callId */
+/**
+ * The caller hung up: remove them wherever they are. Agents being offered the call stay reserved (holdWithdrawn)
+ * until the owner node's originate for it ended (offerReleased). ARGV: ... | callId
+ */
 const ABANDON = String.raw`
 local callId = ARGV[5]
 local ck = K('call', callId)
@@ -599,10 +630,32 @@ redis.call('ZREM', K('grp', v[2], 'q'), callId)
 if v[3] and v[3] ~= '' then redis.call('ZREM', K('agt', v[3], 'pref'), callId) end
 if v[1] == 'offering' then
   redis.call('HSET', ck, 'st', 'gone')
-  releaseOffered(callId, '')
+  holdWithdrawn(callId, v[8] or '')
 end
 dropCall(callId)
 return result('ok', {v[1], v[2], tostring(NOW - tonumber(v[4])), v[5], v[6], v[7] or '', v[8] or ''})
+`;
+
+/**
+ * The executor's originate for a withdrawn offer ended: free its agents still held for it. With force (routing
+ * rebuilt after Redis lost it, so the marker is gone too), an agent restored reserved without a call is freed.
+ * ARGV: ... | callId agents(csv) force
+ */
+const OFFER_RELEASED = String.raw`
+local callId, force = ARGV[5], ARGV[7] == '1'
+local out = {}
+for _, a in ipairs(split(ARGV[6])) do
+  if releaseWithdrawn(a, callId) then
+    out[#out + 1] = a
+  elseif force then
+    local v = redis.call('HMGET', K('agt', a), 'st', 'call')
+    if (v[1] == 'reserved' or v[1] == 'ringing') and (not v[2] or v[2] == callId) then
+      becomeFree(a)
+      out[#out + 1] = a
+    end
+  end
+end
+return result('ok', out)
 `;
 
 /** Take a waiting call out for overflow (max wait reached). Not while an offer is ringing. ARGV: ... | callId */
@@ -639,6 +692,10 @@ return result('ok')
 const ADOPT = String.raw`
 local node, to = ARGV[5], ARGV[6]
 local out = {}
+-- originates of withdrawn offers died with the node (or the restarted node forgot them): free their agents
+for _, a in ipairs(redis.call('SMEMBERS', K('node', node, 'wd'))) do
+  if not releaseWithdrawn(a, nil) then redis.call('SREM', K('node', node, 'wd'), a) end
+end
 for _, callId in ipairs(redis.call('SMEMBERS', K('node', node, 'calls'))) do
   local ck = K('call', callId)
   if to ~= node and redis.call('EXISTS', ck) == 1 then
@@ -850,6 +907,7 @@ export const SCRIPTS = {
   callEnded: CALL_ENDED,
   wrapDone: WRAP_DONE,
   abandon: ABANDON,
+  offerReleased: OFFER_RELEASED,
   takeForOverflow: TAKE_FOR_OVERFLOW,
   orphan: ORPHAN,
   adopt: ADOPT,

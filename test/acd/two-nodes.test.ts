@@ -244,6 +244,8 @@ describe('two CTI nodes on one Redis', () => {
     await n2.engine.abandon(c.callUuid);
     for (let i = 0; i < 50 && !req.signal.aborted; i++) await sleep(5);
     expect(req.signal.aborted).toBe(true);
+    // the agent is freed once the owner's executor settled the withdrawn offer (abandon-during-offer.test.ts)
+    for (let i = 0; i < 100 && (await n2.engine.agent(a[0]))?.state !== 'ready'; i++) await sleep(10);
     expect((await n2.engine.agent(a[0]))?.state).toBe('ready');
     // and the owner's queue task learns the caller is gone
     expect(await outcome).toMatchObject({ outcome: 'abandoned' });
