@@ -32,6 +32,8 @@ it('the agent leaves the three-way: the caller leg is recorded from before the k
   await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'talking', 10_000, 'agent talking');
   await until(() => Boolean(emu.emulator.channel(caller.uuid!)?.partner), 5000, 'bridged');
   const agentLeg = emu.emulator.channel(caller.uuid!)!.partner!;
+  // the expert must be signed in and ready (after the caller went to A): a three-way reserves them in the ACD
+  await agentReady(cti.app, expert);
   // the agent's recording on the agent leg
   await until(async () => (await cti.ctx.pool.query('select 1 from recordings where call_uuid = $1', [caller.uuid])).rowCount === 1, 5000, 'agent recording');
 
