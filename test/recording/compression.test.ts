@@ -232,6 +232,8 @@ describe('recording compression', () => {
     await failing.enqueue(id, tenant); // same job id: queued once
     await until(async () => (await rowOf(id)).compressAttempts === 3);
     await until(async () => (await failing.backlog()) === 0);
+    // the counter moves when the worker thread's failure reaches the main thread, a tick after the row
+    await until(() => failing.stats.failed >= 3);
     expect(failing.stats.failed).toBe(3);
     expect(existsSync(wav)).toBe(true);
     expect((await rowOf(id)).status).toBe('stopped');
