@@ -169,7 +169,8 @@ describe('recording compression', () => {
     await threaded.enqueue(bad.id, tenant);
     await until(async () => (await rowOf(bad.id)).compressAttempts === 3, 30_000);
     await until(async () => (await threaded.backlog()) === 0);
-    // 1 (missing, not retried) + 3 (verification failures)
+    // 1 (missing, not retried) + 3 (verification failures); the counter follows the threads' reports
+    await until(() => threaded.stats.failed >= 4);
     expect(threaded.stats.failed).toBe(4);
     expect(await rowOf(gone.id)).toMatchObject({ status: 'stopped', compressError: 'WAV file missing', compressAttempts: 1 });
     expect((await rowOf(bad.id)).compressError).toMatch(/differs from the WAV/);
