@@ -1,21 +1,12 @@
 // `npm start`: one CTI node. Everything is composed in src/server.ts (startCti); this file only reads the
 // environment, installs the signal handlers (SIGTERM/SIGINT → drain → exit) and reports start-up failures.
 import { pino } from 'pino';
-import { loadEnv, ConfigError } from './config/env.js';
+import { loadEnvOrExit } from './config/env.js';
 import { startCti } from './server.js';
 import { lifecycle } from './lifecycle.js';
 
 async function main(): Promise<void> {
-  let env;
-  try {
-    env = loadEnv();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const env = loadEnvOrExit();
   const log = pino({ level: env.LOG_LEVEL });
   const cti = await startCti(env, { log, lifecycle });
   lifecycle.installSignalHandlers({ timeoutMs: env.DRAIN_TIMEOUT_MS, log });

@@ -4,21 +4,12 @@
 // Jobs run on this process's own event loop: nothing here is latency-sensitive.
 import path from 'node:path';
 import { pino } from 'pino';
-import { loadEnv, ConfigError } from '../config/env.js';
+import { loadEnvOrExit } from '../config/env.js';
 import { createDb, createPool } from '../db/client.js';
 import { RecordingCompressor, defaultCompressionConcurrency } from './compressor.js';
 
 async function main(): Promise<void> {
-  let env;
-  try {
-    env = loadEnv();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const env = loadEnvOrExit();
   const log = pino({ level: env.LOG_LEVEL });
   const concurrency = env.RECORDING_COMPRESSION_CONCURRENCY ?? defaultCompressionConcurrency();
   const pool = createPool(env.DATABASE_URL, concurrency + 1, { queryTimeoutMs: env.PG_QUERY_TIMEOUT_MS });
