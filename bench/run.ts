@@ -16,7 +16,6 @@ import { pino } from 'pino';
 import { loadEnv } from '../src/config/env.js';
 import { startCti, type RunningCti } from '../src/server.js';
 import { Lifecycle } from '../src/lifecycle.js';
-import { createPool, createDb, applyMigrations } from '../src/db/client.js';
 import { tenants } from '../src/db/schema/index.js';
 import { createUser } from '../src/auth/users.js';
 import { createGroup, setMembers } from '../src/acd/groups.js';
@@ -27,7 +26,7 @@ import { SpawnTimer } from './lib/spawn-timer.js';
 import { ThreeWayDriver } from './lib/three-way.js';
 import type { ChildReply, ChildRequest, ScenarioSpec, SwitchScenarioResult, SwitchStats } from './lib/protocol.js';
 import { pct, fmt, printTable, rowFor, type Row } from './lib/table.js';
-import { ensureDatabase, dropRedisKeys } from './lib/storage.js';
+import { openRunDatabase, dropRedisKeys } from './lib/storage.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string, envName: string, dflt: string): string => {
@@ -132,10 +131,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    await ensureDatabase(DB_URL);
-    pool = createPool(DB_URL, 4);
-    await applyMigrations(pool);
-    const db = createDb(pool);
+    const opened = await openRunDatabase(DB_URL);
+    pool = opened.pool;
+    const db = opened.db;
     const tenant = `bench${randomBytes(4).toString('hex')}`;
     await db.insert(tenants).values({ id: tenant, name: '压测中心' });
     const dirs = prepareDemoTenant(tenant, { calendar: ALWAYS_OPEN });

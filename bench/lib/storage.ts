@@ -2,6 +2,7 @@
 // their Redis keys under a random prefix.
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { createPool, createDb, applyMigrations, type Db } from '../../src/db/client.js';
 
 /** create the database named in the URL if it does not exist */
 export async function ensureDatabase(url: string): Promise<void> {
@@ -32,4 +33,12 @@ export async function dropRedisKeys(url: string, prefix: string): Promise<void> 
   } finally {
     redis.disconnect();
   }
+}
+
+/** the run's database, created and migrated if need be, with a small pool (the CTI under test has its own) */
+export async function openRunDatabase(url: string): Promise<{ pool: pg.Pool; db: Db }> {
+  await ensureDatabase(url);
+  const pool = createPool(url, 4);
+  await applyMigrations(pool);
+  return { pool, db: createDb(pool) };
 }

@@ -16,7 +16,7 @@ import { eq } from 'drizzle-orm';
 import { loadEnv } from '../../src/config/env.js';
 import { startCti, type RunningCti } from '../../src/server.js';
 import { Lifecycle } from '../../src/lifecycle.js';
-import { createPool, createDb, applyMigrations, type Db } from '../../src/db/client.js';
+import type { Db } from '../../src/db/client.js';
 import { tenants } from '../../src/db/schema/index.js';
 import { createUser, findSipUser, setUserPassword, updateUser } from '../../src/auth/users.js';
 import { ensureDemoSkillGroups } from '../../src/acd/index.js';
@@ -25,7 +25,7 @@ import { EslNode, type EslEvent } from '../../src/esl/index.js';
 import type { TtsProvider } from '../../src/tts/index.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../ivr/demo-tenant.js';
 import { CtiProbe } from '../../bench/lib/cti-probe.js';
-import { ensureDatabase, dropRedisKeys } from '../../bench/lib/storage.js';
+import { openRunDatabase, dropRedisKeys } from '../../bench/lib/storage.js';
 import type { SwitchScenarioResult } from '../../bench/lib/protocol.js';
 import { fmt, pct, printTable, rowFor, type Row } from '../../bench/lib/table.js';
 
@@ -387,10 +387,9 @@ async function main(): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    await ensureDatabase(DB_URL);
-    pool = createPool(DB_URL, 4);
-    await applyMigrations(pool);
-    const db = createDb(pool);
+    const opened = await openRunDatabase(DB_URL);
+    pool = opened.pool;
+    const db = opened.db;
     say(`preparing tenant ${TENANT} with ${AGENTS} agents (${FIRST_EXT}…${FIRST_EXT + AGENTS - 1}) in ${new URL(DB_URL).pathname.slice(1)}…`);
     const agents = await prepareAgents(db);
     const dirs = prepareFlows();
