@@ -123,13 +123,20 @@ describe(`PostgreSQL down for ${DOWN_MS / 1000} s under load`, () => {
       );
       const byUuid = new Map(perCall.rows.map((r) => [r.call_uuid, r]));
       for (const c of answeredCalls) expect(byUuid.get(c.uuid!)).toMatchObject({ cdrs: 1, enq: 1, ans: 1, aband: 0 });
-      for (const c of abandonedCalls) expect(byUuid.get(c.uuid!)).toMatchObject({ cdrs: 1, enq: 1, ans: 0, aband: 1 });
+      // a caller who gave up at the 3 s mark may have been answered in the same instant: either outcome, exactly once
+      let lastMomentAnswers = 0;
+      for (const c of abandonedCalls) {
+        const row = byUuid.get(c.uuid!)!;
+        expect(row).toMatchObject({ cdrs: 1, enq: 1 });
+        expect([row.ans, row.aband].sort()).toEqual([0, 1]);
+        lastMomentAnswers += row.ans;
+      }
       const cdrAgents = await check.query<{ agent_id: string; n: number }>(
         'select agent_id, count(*)::int n from cdrs where call_uuid = any($1) and agent_id is not null group by agent_id',
         [all],
       );
       for (const r of cdrAgents.rows) agentsOf.set(r.agent_id, r.n);
-      expect([...agentsOf.values()].reduce((x, y) => x + y, 0)).toBe(answeredCalls.length);
+      expect([...agentsOf.values()].reduce((x, y) => x + y, 0)).toBe(answeredCalls.length + lastMomentAnswers);
 
       // agent state periods: every talking period of the outage logged once (a call's talk ends in wrap-up)
       await until(
