@@ -10,7 +10,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 import pino from 'pino';
-import { EslNode, type EslEvent } from '../../src/esl/index.js';
+import { EslNode, HOTLINE_EVENTS, type EslEvent } from '../../src/esl/index.js';
 import { tenants } from '../../src/db/schema/core.js';
 import { createGroup, setMembers } from '../../src/acd/groups.js';
 import { startTestCti, sleep, type E2eTenant, type StartedCti } from '../e2e/cti-fixture.js';
@@ -91,13 +91,15 @@ async function holdSwitch(file: string): Promise<void> {
 
 export const realSwitchName = target || '(FREESWITCH_ESL unset)';
 
-/** An ESL connection of the test's own: every event the switch emits, and api commands. */
+/** An ESL connection of the test's own: the switch's events (more than the CTI subscribes to), and api commands. */
 export class SwitchObserver {
   readonly node: EslNode;
   readonly events: EslEvent[] = [];
 
   constructor() {
-    this.node = new EslNode({ host, port: eslPort, password: eslPassword, log: pino({ level: 'silent' }), reconnect: { initialMs: 50, maxMs: 500 } });
+    // the CTI's subscription plus what a test reads to see what the switch really did (apps run, files played)
+    const events = [...HOTLINE_EVENTS, 'CHANNEL_EXECUTE', 'PLAYBACK_START', 'PLAYBACK_STOP'];
+    this.node = new EslNode({ host, port: eslPort, password: eslPassword, events, log: pino({ level: 'silent' }), reconnect: { initialMs: 50, maxMs: 500 } });
     this.node.on('event', (ev) => this.events.push(ev));
   }
 
