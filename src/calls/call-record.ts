@@ -64,6 +64,42 @@ export function toRecord(s: CallSession, ctiNode?: string): CallRecord {
   };
 }
 
+/**
+ * The record as JSON, straight from the live session (no copies: it is serialized at once). For the saves while
+ * the call is up; toRecord makes the snapshot a CDR is built from.
+ */
+export function recordJson(s: CallSession, ctiNode?: string): string {
+  const r: CallRecord = {
+    v: 1,
+    uuid: s.uuid,
+    tenantId: s.tenantId,
+    node: s.node,
+    ctiNode,
+    direction: s.direction,
+    state: s.state,
+    callerNumber: s.callerNumber,
+    calleeNumber: s.calleeNumber,
+    did: s.did,
+    times: s.times,
+    legs: [...s.legs.values()],
+    agentId: s.agentId,
+    skillGroupId: s.skillGroupId,
+    recordingId: s.recordingId,
+    lastIvrNode: s.lastIvrNode,
+    ivrPath: s.ivrPath,
+    holdMs: s.holdMs,
+    holdStartedAt: s.holdStartedAt,
+    hangupCause: s.hangupCause,
+    hangupSide: s.hangupSide,
+    hangupRequestedBySystem: s.hangupRequestedBySystem || undefined,
+    variables: s.variables,
+    legEvents: s.legEvents,
+    legEventSeq: s.legEventSeq,
+    savedAt: Date.now(),
+  };
+  return JSON.stringify(r);
+}
+
 export function parseRecord(json: string): CallRecord | null {
   try {
     const r = JSON.parse(json) as CallRecord;

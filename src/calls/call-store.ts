@@ -24,6 +24,18 @@ export class CallStore {
     await this.redis.multi().set(this.key(r.uuid), JSON.stringify(r), 'EX', RECORD_TTL_S).sadd(this.indexKey(r.node), r.uuid).exec();
   }
 
+  /** Several records in one pipeline; `index` adds the uuid to its node's set (needed once per call). */
+  async saveMany(entries: readonly { uuid: string; node: string; json: string; index: boolean }[]): Promise<void> {
+    const p = this.redis.pipeline();
+    for (const e of entries) {
+      p.set(this.key(e.uuid), e.json, 'EX', RECORD_TTL_S);
+      if (e.index) p.sadd(this.indexKey(e.node), e.uuid);
+    }
+    const results = (await p.exec()) ?? [];
+    const failed = results.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
   async load(uuid: string): Promise<CallRecord | null> {
     const json = await this.redis.get(this.key(uuid));
     return json ? parseRecord(json) : null;

@@ -12,7 +12,7 @@ import type { ChannelRow, EslEvent } from '../esl/event.js';
 import { CallSession, type CallLeg, type LegRole, type HangupSide } from './call-session.js';
 import type { CallState } from './call-state.js';
 import { CallStore } from './call-store.js';
-import { toRecord, restoreInto, type CallRecord } from './call-record.js';
+import { toRecord, recordJson, restoreInto, type CallRecord } from './call-record.js';
 import type { CdrWriter } from './cdr-writer.js';
 import { EslCallMedia } from './esl-call-media.js';
 
@@ -38,6 +38,12 @@ export interface CallTrackerOptions {
   claimNewCall?: (ev: EslEvent) => Promise<boolean>;
   /** re-adopt only calls whose record names this ctiNode (several CTI nodes on one switch); default: every call */
   adoptOnlyOwnCalls?: boolean;
+  /**
+   * Changed call records are written to Redis together, this often (ms; default 100). A call changes several times
+   * within a few ms (an event, the IVR's reaction, the switch's reply): one write instead of one per change. A
+   * kill -9 loses at most this much of a call's history; the resync against `show channels` repairs its legs.
+   */
+  persistIntervalMs?: number;
 }
 
 export interface CallTrackerEvents {
@@ -70,8 +76,10 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
 
 interface SessionMeta {
   media: EslCallMedia;
-  persistQueued: boolean;
+  /** the last batch write that carried this call's record */
   persistChain: Promise<void>;
+  /** the record's uuid is in the node's index set already */
+  indexed: boolean;
   finalizing?: Promise<void>;
   settleTimer?: NodeJS.Timeout;
   stateAtHangup?: CallState;
@@ -97,6 +105,11 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   /** calls whose claim is in flight → their events meanwhile */
   private readonly claiming = new Map<string, { ev: EslEvent; node: EslNode }[]>();
   private readonly inflight = new Set<Promise<unknown>>();
+  /** calls whose record changed since the last batch write */
+  private readonly dirty = new Set<CallSession>();
+  private persistTimer: NodeJS.Timeout | undefined;
+  /** the last batch write; each batch starts after the previous one, so records never go back in time */
+  private persisting: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private readonly onEvent = (ev: EslEvent, node: EslNode): void => this.handleEvent(ev, node);
   private readonly onResync = (rows: ChannelRow[], node: EslNode, info: ResyncInfo): void => {
@@ -123,6 +136,8 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     this.opts.esl.off('resync', this.onResync);
     this.started = false;
     await this.whenIdle();
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
     for (const s of this.calls.values()) {
       const m = this.meta.get(s);
       if (m?.settleTimer) clearTimeout(m.settleTimer);
@@ -132,7 +147,8 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   /** Resolves when every pending save, resync, hook and CDR write has settled (so never await it inside a hook). */
   async whenIdle(): Promise<void> {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
-    await Promise.allSettled([...this.calls.values()].map((s) => this.meta.get(s)?.persistChain));
+    this.flushDirty();
+    await this.persisting;
   }
 
   /** Resolves when no call is live on this tracker (drain), or when `signal` aborts. */
@@ -315,7 +331,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
       did: init.did,
       startAt: init.startAt,
     });
-    this.meta.set(session, { media, persistQueued: false, persistChain: Promise.resolve(), lastEventAt: performance.now() });
+    this.meta.set(session, { media, persistChain: Promise.resolve(), indexed: false, lastEventAt: performance.now() });
     this.calls.set(uuid, session);
     this.byLeg.set(uuid, session);
     session.on('changed', () => this.persist(session));
@@ -413,6 +429,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
 
   private async writeCdr(session: CallSession, meta: SessionMeta, opts: { recovered?: boolean }): Promise<void> {
     const record = this.recordOf(session, meta);
+    this.dirty.delete(session);
     // the final record in Redis covers a crash between here and the CDR insert; bounded, so that a Redis outage
     // delays no CDR (PostgreSQL may well be up)
     await withTimeout(meta.persistChain, REDIS_WAIT_MS);
@@ -459,20 +476,37 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     return r;
   }
 
-  /** Save the session's record, at most once per tick, in order. */
+  /** Mark the session's record for the next batch write to Redis. */
   private persist(session: CallSession): void {
     const meta = this.meta.get(session);
-    if (!meta || meta.persistQueued || meta.finalizing) return;
-    meta.persistQueued = true;
-    meta.persistChain = meta.persistChain.then(async () => {
-      meta.persistQueued = false;
-      if (meta.finalizing) return;
-      try {
-        await this.store.save(this.recordOf(session, meta));
-      } catch (err) {
-        session.log.warn({ err: (err as Error).message }, 'call record not saved to Redis');
-      }
-    });
+    if (!meta || meta.finalizing) return;
+    this.dirty.add(session);
+    this.persistTimer ??= setTimeout(() => this.flushDirty(), this.opts.persistIntervalMs ?? 100);
+  }
+
+  /** Write every changed record in one pipeline (finalizing calls write their own final record). */
+  private flushDirty(): void {
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persistTimer = undefined;
+    if (this.dirty.size === 0) return;
+    const entries: { uuid: string; node: string; json: string; index: boolean }[] = [];
+    const metas: SessionMeta[] = [];
+    for (const session of this.dirty) {
+      const meta = this.meta.get(session);
+      if (!meta || meta.finalizing) continue;
+      entries.push({ uuid: session.uuid, node: session.node, json: recordJson(session, this.opts.ctiNode), index: !meta.indexed });
+      meta.indexed = true;
+      metas.push(meta);
+    }
+    this.dirty.clear();
+    if (entries.length === 0) return;
+    const write = this.persisting.then(() =>
+      this.store.saveMany(entries).catch((err: unknown) => {
+        this.log.warn({ err: (err as Error).message, calls: entries.length }, 'call records not saved to Redis');
+      }),
+    );
+    this.persisting = write;
+    for (const meta of metas) meta.persistChain = write;
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
