@@ -6,6 +6,7 @@ import type { Db } from '../db/client.js';
 import { queueEvents, type QueueEventRow } from '../db/schema/index.js';
 import { BatchedWriter } from './batched-writer.js';
 import { insertMissing } from '../db/insert-missing.js';
+import { bulkInsert } from '../db/bulk-insert.js';
 import type { PreviousAgentRecord } from './engine.js';
 
 /** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
@@ -14,7 +15,7 @@ export function createQueueEventWriter(db: Db, log?: Logger, spill?: { redis: Re
     name: 'queue_events',
     log,
     write: async (rows) => {
-      await db.insert(queueEvents).values(rows);
+      await bulkInsert(db, queueEvents, rows);
     },
     rewrite: async (rows) => {
       await insertMissing(db, queueEvents, rows, ['tenantId', 'at', 'callUuid', 'type', 'agentId']);

@@ -6,6 +6,7 @@ import type { Db } from '../db/client.js';
 import { agentStateLog, type AgentStateLogRow } from '../db/schema/index.js';
 import { BatchedWriter, type SpillOptions } from '../acd/batched-writer.js';
 import { insertMissing } from '../db/insert-missing.js';
+import { bulkInsert } from '../db/bulk-insert.js';
 
 /** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
 export function createAgentStateLogWriter(
@@ -17,7 +18,7 @@ export function createAgentStateLogWriter(
     name: 'agent_state_log',
     log,
     write: async (rows) => {
-      await db.insert(agentStateLog).values(rows);
+      await bulkInsert(db, agentStateLog, rows);
     },
     rewrite: async (rows) => {
       await insertMissing(db, agentStateLog, rows, ['tenantId', 'agentId', 'startedAt', 'state']);

@@ -5,11 +5,11 @@
 // Writes are batched: the CDRs written in the same tick go in one transaction (multi-row inserts), which is what
 // makes a burst of hang-ups cheap.
 import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { cdrs, callLegEvents, type NewCallLegEvent, type NewCdr } from '../db/schema/calls.js';
 import { buildCdr, type CallRecord } from './call-record.js';
+import { bulkInsert } from '../db/bulk-insert.js';
 
 export const CDR_QUEUE = 'cdr';
 /** CDRs per transaction */
@@ -183,20 +183,16 @@ export class CdrWriter {
     client.on('error', swallow);
     let broken = false;
     try {
-      const tx = drizzle(client);
-      await tx.execute('begin');
+      await client.query('begin');
       try {
-        const inserted = await tx.insert(cdrs).values(rows).onConflictDoNothing({ target: cdrs.callUuid }).returning({ id: cdrs.callUuid });
+        const inserted = (await bulkInsert(client, cdrs, rows, { onConflictDoNothing: ['callUuid'], returning: 'callUuid' })) as string[];
         for (let i = 0; i < legs.length; i += LEG_CHUNK) {
-          await tx
-            .insert(callLegEvents)
-            .values(legs.slice(i, i + LEG_CHUNK))
-            .onConflictDoNothing({ target: [callLegEvents.callUuid, callLegEvents.seq] });
+          await bulkInsert(client, callLegEvents, legs.slice(i, i + LEG_CHUNK), { onConflictDoNothing: ['callUuid', 'seq'] });
         }
-        await tx.execute('commit');
-        return new Set(inserted.map((r) => r.id));
+        await client.query('commit');
+        return new Set(inserted);
       } catch (err) {
-        await tx.execute('rollback').catch(() => {
+        await client.query('rollback').catch(() => {
           broken = true;
         });
         throw err;
