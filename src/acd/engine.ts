@@ -214,7 +214,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     // no marker: a fresh Redis (first start, or it lost its data while this node was down too): restore what
     // PostgreSQL remembers of the agents (nothing on a first start)
     if (this.opts.loadCurrentStates && (await this.redis.exists(this.aliveKey)) === 0) await this.rebuildRouting();
-    else await this.redis.set(this.aliveKey, String(Date.now()));
+    else await this.redis.mset(this.aliveKey, String(Date.now()), this.nodeAliveKey, String(Date.now()));
     this.redis.on('ready', this.onRedisReady);
     const every = this.opts.routingCheckMs ?? 2000;
     if (every > 0) {
@@ -229,6 +229,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   /** Set at start; a Redis that comes back without it lost the routing state (no persistence, or flushed). */
   private get aliveKey(): string {
     return this.store.key('alive');
+  }
+
+  /** This node's own marker: every node puts its own callers back, also when another node rebuilt first. */
+  private get nodeAliveKey(): string {
+    return this.store.key('alive', this.nodeId);
   }
 
   /** Seed the agent mirror from Redis at start (agents signed in before this node started). */
@@ -257,8 +262,10 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     if (this.rebuilding) return this.rebuilding;
     this.rebuilding = (async () => {
       try {
-        if ((await this.redis.exists(this.aliveKey)) === 1) return null;
-        return await this.rebuildRouting();
+        const [cluster, mine] = await Promise.all([this.redis.exists(this.aliveKey), this.redis.exists(this.nodeAliveKey)]);
+        if (mine === 1 && cluster === 1) return null;
+        // another node already put the agents back: any missing now signed out since (PostgreSQL may lag)
+        return await this.rebuildRouting({ agents: cluster === 0 });
       } catch (err) {
         this.log?.warn({ err }, 'routing state check failed (Redis unavailable?)');
         return null;
@@ -276,7 +283,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
    * talking calls put back as they are, so nobody is offered twice). Every node does it for its own callers;
    * groups and agents are only written where missing, so concurrent rebuilds agree.
    */
-  private async rebuildRouting(): Promise<RoutingRebuild> {
+  private async rebuildRouting(opts: { agents: boolean } = { agents: true }): Promise<RoutingRebuild> {
     const t0 = Date.now();
     this.log?.warn('Redis lost the routing state: rebuilding from PostgreSQL and this node\'s calls');
     await this.store.load();
@@ -285,7 +292,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     for (let i = 0; i < groups.length; i += 64) await Promise.all(groups.slice(i, i + 64).map((g) => this.applyGroup(g)));
     let agents = 0;
     const owners = new Set<string>();
-    for (const [agentId, a] of await this.agentsToRestore()) {
+    for (const [agentId, a] of opts.agents ? await this.agentsToRestore() : []) {
       if (a.state === 'logged_out') continue;
       const endpoint = a.endpoint ?? (await this.opts.loadEndpoint?.(a.tenantId, agentId)) ?? null;
       const ext = a.extension ?? (endpoint?.type === 'sip' ? endpoint.address : '');
@@ -334,7 +341,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     // this node's calls are back: agents restored reserved for one of its calls that did not come back are free
     const freed = await this.releaseReservations(this.nodeId);
     for (const owner of owners) this.checkOwnerLater(owner);
-    await this.redis.set(this.aliveKey, String(Date.now()));
+    await this.redis.mset(this.aliveKey, String(Date.now()), this.nodeAliveKey, String(Date.now()));
     const result: RoutingRebuild = { ms: Date.now() - t0, groups: groups.length, agents, ...counts, reservationsFreed: freed.length };
     this.log?.warn(result, 'routing state rebuilt');
     this.emit('routingRebuilt', result);

@@ -288,8 +288,9 @@ local function releaseWithdrawn(a, callId)
   return true
 end
 
--- Agents restored reserved/ringing for a call of this node (routing rebuilt after Redis lost it): those whose call
--- nobody put back (its owner had ended that offer, or is dead) are freed, to ready, without a miss.
+-- Agents restored reserved/ringing for a call of this node (routing rebuilt after Redis lost it): those whose offer
+-- nobody put back (its owner had ended that offer, or is dead) are freed, to ready, without a miss. A caller still
+-- waiting (enqueued again) may then be offered to them at once.
 local function releaseReservations(node)
   local out = {}
   local rk = K('node', node, 'rsv')
@@ -298,7 +299,7 @@ local function releaseReservations(node)
     local v = redis.call('HMGET', ak, 'st', 'call', 'wd', 'rsn')
     if v[4] == node then redis.call('HDEL', ak, 'rsn') end
     if v[4] == node and (v[1] == 'reserved' or v[1] == 'ringing') and not v[3]
-      and (not v[2] or redis.call('EXISTS', K('call', v[2])) == 0) then
+      and (not v[2] or redis.call('HGET', K('call', v[2]), 'st') ~= 'offering') then
       becomeFree(a)
       out[#out + 1] = a
     end
