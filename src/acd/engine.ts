@@ -23,8 +23,9 @@ import type {
   SkillGroupConfig,
   RoutingRebuild,
 } from './types.js';
-import type { QueueEventRow, AgentStateLogRow, QueueEventType } from '../db/schema/index.js';
-import type { AgentState, AgentTransition } from '../agents/states.js';
+import type { QueueEventRow, AgentStateLogRow, QueueEventType, AgentCurrentStateRow } from '../db/schema/index.js';
+import type { AgentCurrentStateUpdate } from '../agents/state-log.js';
+import { isAgentState as isAgentStateName, type AgentState, type AgentTransition } from '../agents/states.js';
 import { estimateWaitMs } from './estimate.js';
 import { withTimeout } from '../lib/with-timeout.js';
 
@@ -49,6 +50,15 @@ export interface AcdEngineOptions {
   log?: Logger;
   queueEvents?: RowSink<QueueEventRow>;
   stateLog?: RowSink<AgentStateLogRow>;
+  /** every agent's current state (batched with the state log), so routing can be rebuilt after a restart of both */
+  currentState?: RowSink<AgentCurrentStateUpdate>;
+  /** the stored current states of this routing prefix (agents not signed out), for the rebuild */
+  loadCurrentStates?: () => Promise<AgentCurrentStateRow[]>;
+  /**
+   * after a rebuild, an agent restored reserved for another node's call is freed if that node is not listening
+   * this long later (dead; a live one frees its own when it rebuilds). Default 5000 ms.
+   */
+  deadOwnerGraceMs?: number;
   /** consecutive missed offers after which an agent goes not-ready 未接 (default 3) */
   missesBeforeNotReady?: number;
   /** extra time past an offer's timeout before the engine stops waiting for the executor (default 5 s) */
@@ -108,6 +118,9 @@ interface AgentMirror {
   endpoint?: AgentEndpoint;
   extension?: string;
   wrapUntil?: number;
+  /** reserved/ringing/talking: the call and its owner node */
+  callUuid?: string;
+  ownerNode?: string;
 }
 
 export interface AdoptedCall {
@@ -198,7 +211,10 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     const wraps = await this.redis.zrange(this.store.key('wrap'), '0', '-1', 'WITHSCORES');
     for (let i = 0; i < wraps.length; i += 2) this.scheduleWrap(wraps[i]!, Number(wraps[i + 1]));
     await this.mirrorSignedInAgents();
-    await this.redis.set(this.aliveKey, String(Date.now()));
+    // no marker: a fresh Redis (first start, or it lost its data while this node was down too): restore what
+    // PostgreSQL remembers of the agents (nothing on a first start)
+    if (this.opts.loadCurrentStates && (await this.redis.exists(this.aliveKey)) === 0) await this.rebuildRouting();
+    else await this.redis.mset(this.aliveKey, String(Date.now()), this.nodeAliveKey, String(Date.now()));
     this.redis.on('ready', this.onRedisReady);
     const every = this.opts.routingCheckMs ?? 2000;
     if (every > 0) {
@@ -213,6 +229,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   /** Set at start; a Redis that comes back without it lost the routing state (no persistence, or flushed). */
   private get aliveKey(): string {
     return this.store.key('alive');
+  }
+
+  /** This node's own marker: every node puts its own callers back, also when another node rebuilt first. */
+  private get nodeAliveKey(): string {
+    return this.store.key('alive', this.nodeId);
   }
 
   /** Seed the agent mirror from Redis at start (agents signed in before this node started). */
@@ -241,8 +262,10 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     if (this.rebuilding) return this.rebuilding;
     this.rebuilding = (async () => {
       try {
-        if ((await this.redis.exists(this.aliveKey)) === 1) return null;
-        return await this.rebuildRouting();
+        const [cluster, mine] = await Promise.all([this.redis.exists(this.aliveKey), this.redis.exists(this.nodeAliveKey)]);
+        if (mine === 1 && cluster === 1) return null;
+        // another node already put the agents back: any missing now signed out since (PostgreSQL may lag)
+        return await this.rebuildRouting({ agents: cluster === 0 });
       } catch (err) {
         this.log?.warn({ err }, 'routing state check failed (Redis unavailable?)');
         return null;
@@ -260,7 +283,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
    * talking calls put back as they are, so nobody is offered twice). Every node does it for its own callers;
    * groups and agents are only written where missing, so concurrent rebuilds agree.
    */
-  private async rebuildRouting(): Promise<RoutingRebuild> {
+  private async rebuildRouting(opts: { agents: boolean } = { agents: true }): Promise<RoutingRebuild> {
     const t0 = Date.now();
     this.log?.warn('Redis lost the routing state: rebuilding from PostgreSQL and this node\'s calls');
     await this.store.load();
@@ -268,15 +291,23 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     // pipelined in slices: a shared PostgreSQL may hold many centers' groups
     for (let i = 0; i < groups.length; i += 64) await Promise.all(groups.slice(i, i + 64).map((g) => this.applyGroup(g)));
     let agents = 0;
-    for (const [agentId, a] of this.agentMirror) {
+    const owners = new Set<string>();
+    for (const [agentId, a] of opts.agents ? await this.agentsToRestore() : []) {
       if (a.state === 'logged_out') continue;
       const endpoint = a.endpoint ?? (await this.opts.loadEndpoint?.(a.tenantId, agentId)) ?? null;
       const ext = a.extension ?? (endpoint?.type === 'sip' ? endpoint.address : '');
+      const onOffer = a.state === 'reserved' || a.state === 'ringing';
       const r = await this.store.run('restoreAgent', Date.now(), [
         agentId, a.tenantId, endpoint?.type ?? 'sip', endpoint?.address ?? '', endpoint?.confirmKey ?? '', endpoint?.gateway ?? '', ext,
         a.state, a.reason, a.since, a.wrapUntil ?? Date.now(), endpoint?.autoAnswer ? '1' : '',
+        onOffer ? (a.callUuid ?? '') : '', onOffer ? (a.ownerNode ?? '') : '',
       ]);
-      if (r.kind === 'ok') agents++;
+      if (r.kind === 'ok' || r.kind === 'released') agents++;
+      if (r.kind === 'released') {
+        this.log?.warn({ agent: agentId }, 'agent restored reserved with no owner node known: freed');
+        this.onTransitions([{ agentId, tenantId: a.tenantId, from: a.state, fromReason: a.reason, fromSince: a.since, to: 'ready', reason: '', at: Date.now() }], true);
+      }
+      if (r.kind === 'ok' && onOffer && a.ownerNode && a.ownerNode !== this.nodeId) owners.add(a.ownerNode);
       if (a.state === 'wrap_up') this.scheduleWrap(agentId, a.wrapUntil ?? Date.now());
     }
     // the withdrawn-offer markers went with Redis: agents restored reserved for such an offer are freed now
@@ -307,11 +338,78 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
         this.queueChanged({ tenantId: m.tenantId, groupId: m.groupId });
       }
     }
-    await this.redis.set(this.aliveKey, String(Date.now()));
-    const result: RoutingRebuild = { ms: Date.now() - t0, groups: groups.length, agents, ...counts };
+    // this node's calls are back: agents restored reserved for one of its calls that did not come back are free
+    const freed = await this.releaseReservations(this.nodeId);
+    for (const owner of owners) this.checkOwnerLater(owner);
+    await this.redis.mset(this.aliveKey, String(Date.now()), this.nodeAliveKey, String(Date.now()));
+    const result: RoutingRebuild = { ms: Date.now() - t0, groups: groups.length, agents, ...counts, reservationsFreed: freed.length };
     this.log?.warn(result, 'routing state rebuilt');
     this.emit('routingRebuilt', result);
     return result;
+  }
+
+  /**
+   * The agents to put back: as this node saw them on the bus, and as PostgreSQL stored them (all of them after a
+   * restart of this node too). The newer state wins; the endpoint comes from the sign-in this node saw, else from
+   * PostgreSQL, which keeps the auto-answer choice of agents who signed in on another node.
+   */
+  private async agentsToRestore(): Promise<Map<string, AgentMirror>> {
+    const out = new Map(this.agentMirror);
+    let stored: AgentCurrentStateRow[] = [];
+    try {
+      stored = (await this.opts.loadCurrentStates?.()) ?? [];
+    } catch (err) {
+      this.log?.warn({ err: (err as Error).message }, 'stored agent states not loaded; rebuilding from this node\'s view only');
+    }
+    for (const row of stored) {
+      const mine = out.get(row.agentId);
+      const endpoint: AgentEndpoint | undefined = row.endpointType
+        ? {
+            type: row.endpointType === 'mobile' ? 'mobile' : 'sip',
+            address: row.endpointAddress ?? '',
+            ...(row.gateway ? { gateway: row.gateway } : {}),
+            ...(row.endpointType === 'mobile' ? { confirmKey: row.confirmKey || '1' } : {}),
+            ...(row.autoAnswer ? { autoAnswer: true } : {}),
+          }
+        : undefined;
+      const since = row.since.getTime();
+      if (mine && mine.since >= since) {
+        if (!mine.endpoint && endpoint) out.set(row.agentId, { ...mine, endpoint, ...(row.extension ? { extension: row.extension } : {}) });
+        continue;
+      }
+      out.set(row.agentId, {
+        ...mine,
+        tenantId: row.tenantId,
+        state: isAgentStateName(row.state) ? row.state : 'logged_out',
+        reason: row.reason ?? '',
+        since,
+        ...(mine?.endpoint ? {} : endpoint ? { endpoint } : {}),
+        ...(mine?.extension || !row.extension ? {} : { extension: row.extension }),
+        ...(row.callUuid ? { callUuid: row.callUuid, ownerNode: row.ownerNode ?? '' } : {}),
+      });
+    }
+    return out;
+  }
+
+  /** Free agents restored reserved for a call of `node` that no call came back for (to ready, no miss). */
+  private async releaseReservations(node: string): Promise<string[]> {
+    const r = await this.store.run('releaseReservations', Date.now(), [node]);
+    if (r.extra.length) this.log?.warn({ owner: node, agents: r.extra }, 'agents reserved for calls that did not come back: freed');
+    this.process(r);
+    return r.extra;
+  }
+
+  /** Another node's reservations: that node frees them when it rebuilds; if it is not listening by then, it is dead. */
+  private checkOwnerLater(owner: string): void {
+    const t = setTimeout(() => {
+      void (async () => {
+        if (!this.started) return;
+        const [, listeners] = (await this.redis.pubsub('NUMSUB', this.channelOf(owner))) as [string, number];
+        if (Number(listeners) > 0) return;
+        await this.releaseReservations(owner);
+      })().catch((err: Error) => this.fail(err));
+    }, this.opts.deadOwnerGraceMs ?? 5000);
+    t.unref?.();
   }
 
   /** Stop timers and listening. Waiting callers stay in Redis for the next start (or another node) to adopt. */
@@ -545,10 +643,17 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   /** Sign in with the endpoint chosen for this shift; the agent starts not ready. */
   async login(agentId: string, tenantId: string, endpoint: AgentEndpoint, extension?: string): Promise<void> {
     const ext = extension ?? (endpoint.type === 'sip' ? endpoint.address : '');
-    const r = await this.store.run('login', Date.now(), [
+    const now = Date.now();
+    const r = await this.store.run('login', now, [
       agentId, tenantId, endpoint.type, endpoint.address, endpoint.confirmKey ?? '', endpoint.gateway ?? '', ext, '', endpoint.autoAnswer ? '1' : '',
     ]);
     this.process(r);
+    // the endpoint for the shift (an endpoint-only update when already signed in: the state stays as stored)
+    this.opts.currentState?.push({
+      redisPrefix: this.opts.prefix, agentId, tenantId, since: new Date(now),
+      endpointType: endpoint.type, endpointAddress: endpoint.address, confirmKey: endpoint.confirmKey ?? null,
+      gateway: endpoint.gateway ?? null, extension: ext, autoAnswer: endpoint.autoAnswer === true,
+    });
     const mirrored = this.agentMirror.get(agentId);
     if (mirrored) {
       mirrored.endpoint = endpoint;
@@ -858,10 +963,20 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
 
   private onTransitions(trs: AgentTransition[], local: boolean): void {
     for (const tr of trs) {
+      const prev = this.agentMirror.get(tr.agentId);
+      // the call stays with the agent from the reservation through ringing and talking
+      const keepsCall = tr.to === 'ringing' || tr.to === 'talking';
+      const call = tr.callUuid ? { callUuid: tr.callUuid, ownerNode: tr.ownerNode ?? '' } : keepsCall && prev?.callUuid ? { callUuid: prev.callUuid, ownerNode: prev.ownerNode ?? '' } : {};
       if (tr.to === 'logged_out') this.agentMirror.delete(tr.agentId);
       else {
-        const prev = this.agentMirror.get(tr.agentId);
-        this.agentMirror.set(tr.agentId, { ...prev, tenantId: tr.tenantId || prev?.tenantId || '', state: tr.to, reason: tr.reason, since: tr.at });
+        const { callUuid: _c, ownerNode: _o, ...rest } = prev ?? ({} as Partial<AgentMirror>);
+        this.agentMirror.set(tr.agentId, { ...rest, tenantId: tr.tenantId || prev?.tenantId || '', state: tr.to, reason: tr.reason, since: tr.at, ...call });
+      }
+      if (local && tr.tenantId) {
+        this.opts.currentState?.push({
+          redisPrefix: this.opts.prefix, agentId: tr.agentId, tenantId: tr.tenantId, state: tr.to, reason: tr.reason || null,
+          since: new Date(tr.at), callUuid: call.callUuid ?? null, ownerNode: call.ownerNode ?? null,
+        });
       }
       if (local && tr.fromSince !== null && tr.tenantId && this.opts.stateLog) {
         this.opts.stateLog.push({

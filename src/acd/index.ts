@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { AppContext } from '../app-context.js';
 import { AcdEngine, type AcdEngineOptions } from './engine.js';
 import { createQueueEventWriter, previousAgentLoader } from './queue-events.js';
-import { createAgentStateLogWriter } from '../agents/state-log.js';
+import { createAgentStateLogWriter, loadSignedInAgents, type AgentStateRecord } from '../agents/state-log.js';
 import { listAllGroups, groupRefResolver, resolveEndpoint } from './groups.js';
 import { acdRoutes } from './routes.js';
 import { agentRoutes } from '../agents/routes.js';
@@ -57,7 +57,10 @@ export async function startAcd(
     executor,
     log,
     queueEvents,
-    stateLog,
+    // one writer, one batch: ended periods and current states
+    stateLog: { push: (row) => stateLog.push(row) },
+    currentState: { push: (update) => stateLog.push({ kind: 'current', ...update } satisfies AgentStateRecord) },
+    loadCurrentStates: () => loadSignedInAgents(ctx.db, `${ctx.redisPrefix}:acd`),
     loadPreviousAgents: previousAgentLoader(ctx.pool),
     // after Redis lost its data (restart without persistence), routing is rebuilt from these and the node's calls
     loadGroups: () => listAllGroups(ctx.db),

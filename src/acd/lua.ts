@@ -122,6 +122,9 @@ local function reserve(callId, agents)
   for i, a in ipairs(agents) do
     removeFromReady(a)
     setState(a, 'reserved', '')
+    -- the reservation's call and owner node go with the transition (current-state table, mirrors on other nodes)
+    TRANS[#TRANS][8] = callId
+    TRANS[#TRANS][9] = c[2] or ''
     redis.call('HSET', K('agt', a), 'call', callId)
     infos[i] = agentInfo(a)
   end
@@ -283,6 +286,26 @@ local function releaseWithdrawn(a, callId)
   if v[2] then redis.call('SREM', K('node', v[2], 'wd'), a) end
   if (v[3] == 'reserved' or v[3] == 'ringing') and v[4] == v[1] then becomeFree(a) end
   return true
+end
+
+-- Agents restored reserved/ringing for a call of this node (routing rebuilt after Redis lost it): those whose offer
+-- nobody put back (its owner had ended that offer, or is dead) are freed, to ready, without a miss. A caller still
+-- waiting (enqueued again) may then be offered to them at once.
+local function releaseReservations(node)
+  local out = {}
+  local rk = K('node', node, 'rsv')
+  for _, a in ipairs(redis.call('SMEMBERS', rk)) do
+    local ak = K('agt', a)
+    local v = redis.call('HMGET', ak, 'st', 'call', 'wd', 'rsn')
+    if v[4] == node then redis.call('HDEL', ak, 'rsn') end
+    if v[4] == node and (v[1] == 'reserved' or v[1] == 'ringing') and not v[3]
+      and (not v[2] or redis.call('HGET', K('call', v[2]), 'st') ~= 'offering') then
+      becomeFree(a)
+      out[#out + 1] = a
+    end
+  end
+  redis.call('DEL', rk)
+  return out
 end
 
 local function dropCall(callId)
@@ -692,6 +715,8 @@ return result('ok')
 const ADOPT = String.raw`
 local node, to = ARGV[5], ARGV[6]
 local out = {}
+-- agents restored reserved for a call of that node which it never put back
+if node ~= to then releaseReservations(node) end
 -- originates of withdrawn offers died with the node (or the restarted node forgot them): free their agents
 for _, a in ipairs(redis.call('SMEMBERS', K('node', node, 'wd'))) do
   if not releaseWithdrawn(a, nil) then redis.call('SREM', K('node', node, 'wd'), a) end
@@ -840,7 +865,8 @@ return result('ok', {a})
 /**
  * Redis lost the routing state (restart without persistence, flush): put one signed-in agent back as the CTI
  * remembers them. Idempotent across nodes: an agent already present is left alone.
- * ARGV: ... | agent tenant ep addr ck gw ext state reason since wrapUntil autoAnswer(1 or empty)
+ * ARGV: ... | agent tenant ep addr ck gw ext state reason since wrapUntil autoAnswer(1 or empty) callId ownerNode
+ * (the last two for reserved/ringing: without them the agent is freed at once → 'released')
  */
 const RESTORE_AGENT = String.raw`
 local a, tenant, st = ARGV[5], ARGV[6], ARGV[12]
@@ -850,7 +876,18 @@ redis.call('HSET', ak, 't', tenant, 'ep', ARGV[7], 'addr', ARGV[8], 'ck', ARGV[9
   'st', st, 'rs', ARGV[13], 'since', ARGV[14], 'miss', 0, 'aa', ARGV[16] or '')
 if ARGV[11] ~= '' then redis.call('HSET', K('ext', tenant), ARGV[11], a) end
 redis.call('SADD', K('ten', tenant, 'agents'), a)
-if st == 'ready' then
+local callId, owner = ARGV[17] or '', ARGV[18] or ''
+if (st == 'reserved' or st == 'ringing') and (callId == '' or owner == '') then
+  -- nobody can end this reservation (no owner node known): free the agent now, without a miss
+  redis.call('HSET', ak, 'st', 'ready', 'rs', '', 'since', NOW, 'rdy', NOW)
+  addToReady(a)
+  return result('released')
+end
+if st == 'reserved' or st == 'ringing' then
+  -- the owner node puts the call back (restoreCall) or, once it rebuilt or is known dead, frees the agent
+  redis.call('HSET', ak, 'call', callId, 'rsn', owner)
+  redis.call('SADD', K('node', owner, 'rsv'), a)
+elseif st == 'ready' then
   redis.call('HSET', ak, 'rdy', ARGV[14])
   addToReady(a)
 elseif st == 'wrap_up' then
@@ -887,12 +924,21 @@ elseif st == 'talking' then
   agents = {ARGV[16]}
 end
 for _, a in ipairs(agents) do
-  if redis.call('EXISTS', K('agt', a)) == 1 then redis.call('HSET', K('agt', a), 'call', callId) end
+  local cur = redis.call('HMGET', K('agt', a), 'st', 'call')
+  -- never take an agent meanwhile freed and reserved for another call
+  if cur[1] and (not cur[2] or cur[2] == callId) then redis.call('HSET', K('agt', a), 'call', callId) end
 end
 return result('ok')
 `;
 
+/** This node rebuilt its calls (or a node is known dead): free agents restored reserved for its calls that no
+ * call came back for. ARGV: ... | node  → extra: the agents freed */
+const RELEASE_RESERVATIONS = String.raw`
+return result('ok', releaseReservations(ARGV[5]))
+`;
+
 export const SCRIPTS = {
+  releaseReservations: RELEASE_RESERVATIONS,
   enqueue: ENQUEUE,
   prefTimeout: PREF_TIMEOUT,
   login: LOGIN,

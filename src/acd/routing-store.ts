@@ -111,7 +111,7 @@ export class RoutingStore {
     return {
       kind,
       matches: (matches ?? []).map(parseMatch),
-      transitions: (trans ?? []).map(([agentId, tenantId, from, fromReason, fromSince, to, reason]) => ({
+      transitions: (trans ?? []).map(([agentId, tenantId, from, fromReason, fromSince, to, reason, callUuid, ownerNode]) => ({
         agentId: agentId!,
         tenantId: tenantId ?? '',
         from: asState(from ?? ''),
@@ -120,6 +120,7 @@ export class RoutingStore {
         to: asState(to ?? ''),
         reason: reason ?? '',
         at: now,
+        ...(callUuid ? { callUuid, ownerNode: ownerNode ?? '' } : {}),
       })),
       extra: (extra ?? []).map(String),
     };

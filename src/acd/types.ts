@@ -177,6 +177,8 @@ export interface RoutingRebuild {
   waiting: number;
   offering: number;
   talking: number;
+  /** agents restored reserved for one of this node's calls that did not come back, freed to ready */
+  reservationsFreed: number;
 }
 
 export type { AgentState };

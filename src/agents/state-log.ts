@@ -3,34 +3,149 @@ import type pg from 'pg';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
-import { agentStateLog, type AgentStateLogRow } from '../db/schema/index.js';
+import { sql } from 'drizzle-orm';
+import { agentStateLog, agentCurrentState, type AgentStateLogRow, type AgentCurrentStateRow } from '../db/schema/index.js';
 import { BatchedWriter, type SpillOptions } from '../acd/batched-writer.js';
 import { insertMissing } from '../db/insert-missing.js';
 import { bulkInsert } from '../db/bulk-insert.js';
 
-/** spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts) */
+/**
+ * A change of an agent's current state (one transition, or the endpoint chosen at sign-in). Fields left out are
+ * kept as stored; `state` undefined = endpoint-only change (a new phone chosen while signed in).
+ */
+export type AgentCurrentStateUpdate = Partial<Omit<AgentCurrentStateRow, 'updatedAt' | 'since'>> & {
+  redisPrefix: string;
+  agentId: string;
+  tenantId: string;
+  since: Date;
+};
+
+/** One row of the agent-state writer: an ended period for the log, or a current-state update. */
+export type AgentStateRecord = AgentStateLogRow | ({ kind: 'current' } & AgentCurrentStateUpdate);
+
+function isCurrent(r: AgentStateRecord): r is { kind: 'current' } & AgentCurrentStateUpdate {
+  return (r as { kind?: string }).kind === 'current';
+}
+
+/** Several updates of one agent in a batch become one upsert row (PostgreSQL updates a row once per statement). */
+export function mergeCurrentUpdates(updates: AgentCurrentStateUpdate[]): AgentCurrentStateUpdate[] {
+  const byAgent = new Map<string, AgentCurrentStateUpdate>();
+  for (const u of updates) {
+    const key = `${u.redisPrefix}|${u.agentId}`;
+    const prev = byAgent.get(key);
+    if (!prev) {
+      byAgent.set(key, { ...u });
+      continue;
+    }
+    const merged: AgentCurrentStateUpdate = { ...prev };
+    for (const [k, v] of Object.entries(u)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+    // an endpoint-only update does not move the state's start
+    if (u.state === undefined) merged.since = prev.since;
+    byAgent.set(key, merged);
+  }
+  return [...byAgent.values()];
+}
+
+/** Upsert current states; an update older than the stored state (another node's batch was later) loses. */
+export async function upsertCurrentStates(db: Db, updates: AgentCurrentStateUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  const rows = mergeCurrentUpdates(updates).map((u) => ({
+    redisPrefix: u.redisPrefix,
+    agentId: u.agentId,
+    tenantId: u.tenantId,
+    // endpoint-only update of an unknown agent: stored signed out until a transition says otherwise
+    state: u.state ?? 'logged_out',
+    reason: u.reason ?? null,
+    // endpoint-only: oldest possible, so the stored state (and its start) is kept
+    since: u.state === undefined ? new Date(0) : u.since,
+    callUuid: u.callUuid,
+    ownerNode: u.ownerNode,
+    endpointType: u.endpointType,
+    endpointAddress: u.endpointAddress,
+    confirmKey: u.confirmKey,
+    gateway: u.gateway,
+    extension: u.extension,
+    autoAnswer: u.autoAnswer,
+  }));
+  const t = agentCurrentState;
+  const keep = (col: string) => sql.raw(`coalesce(excluded.${col}, agent_current_state.${col})`);
+  await db
+    .insert(t)
+    .values(rows.map((r) => ({ ...r, callUuid: r.callUuid ?? null, ownerNode: r.ownerNode ?? null })))
+    .onConflictDoUpdate({
+      target: [t.redisPrefix, t.agentId],
+      set: {
+        tenantId: sql.raw('excluded.tenant_id'),
+        // a row with a state carries the whole state (reason and call included, null = none)
+        state: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.state else agent_current_state.state end`),
+        reason: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.reason else agent_current_state.reason end`),
+        callUuid: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.call_uuid else agent_current_state.call_uuid end`),
+        ownerNode: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.owner_node else agent_current_state.owner_node end`),
+        since: sql.raw('greatest(excluded.since, agent_current_state.since)'),
+        endpointType: keep('endpoint_type'),
+        endpointAddress: keep('endpoint_address'),
+        confirmKey: keep('confirm_key'),
+        gateway: keep('gateway'),
+        extension: keep('extension'),
+        autoAnswer: keep('auto_answer'),
+        updatedAt: sql.raw('now()'),
+      },
+    });
+}
+
+/**
+ * The agent-state writer: ended periods for agent_state_log and current-state updates for agent_current_state,
+ * in the same batches (no extra PostgreSQL round trip per transition).
+ * spill: a Redis connection and key prefix for batches PostgreSQL refused (kept across restarts)
+ */
 export function createAgentStateLogWriter(
   db: Db,
   log?: Logger,
-  spill?: { redis: Redis; prefix: string } & Pick<SpillOptions<AgentStateLogRow>, 'leaseMs' | 'hooks'>,
-): BatchedWriter<AgentStateLogRow> {
-  return new BatchedWriter<AgentStateLogRow>({
+  spill?: { redis: Redis; prefix: string } & Pick<SpillOptions<AgentStateRecord>, 'leaseMs' | 'hooks'>,
+): BatchedWriter<AgentStateRecord> {
+  const split = (rows: AgentStateRecord[]) => {
+    const periods: AgentStateLogRow[] = [];
+    const current: AgentCurrentStateUpdate[] = [];
+    for (const r of rows) {
+      if (isCurrent(r)) {
+        const { kind: _, ...u } = r;
+        current.push(u);
+      } else periods.push(r);
+    }
+    return { periods, current };
+  };
+  return new BatchedWriter<AgentStateRecord>({
     name: 'agent_state_log',
     log,
     write: async (rows) => {
-      await bulkInsert(db, agentStateLog, rows);
+      const { periods, current } = split(rows);
+      if (periods.length) await bulkInsert(db, agentStateLog, periods);
+      await upsertCurrentStates(db, current);
     },
+    // the upsert is idempotent; periods a failed attempt stored are skipped
     rewrite: async (rows) => {
-      await insertMissing(db, agentStateLog, rows, ['tenantId', 'agentId', 'startedAt', 'state']);
+      const { periods, current } = split(rows);
+      if (periods.length) await insertMissing(db, agentStateLog, periods, ['tenantId', 'agentId', 'startedAt', 'state']);
+      await upsertCurrentStates(db, current);
     },
     spill: spill && {
       redis: spill.redis,
       key: `${spill.prefix}:spill:agent_state_log`,
       leaseMs: spill.leaseMs,
       hooks: spill.hooks,
-      revive: (r) => ({ ...r, startedAt: new Date(r.startedAt), endedAt: new Date(r.endedAt) }),
+      // batches spilled before current states existed hold periods only
+      revive: (r) =>
+        isCurrent(r) ? { ...r, since: new Date(r.since) } : { ...r, startedAt: new Date(r.startedAt), endedAt: new Date(r.endedAt) },
     },
   });
+}
+
+/** Agents not signed out, as last stored: the routing rebuild's source when Redis lost its data. */
+export async function loadSignedInAgents(db: Db, redisPrefix: string): Promise<AgentCurrentStateRow[]> {
+  return db
+    .select()
+    .from(agentCurrentState)
+    .where(sql`${agentCurrentState.redisPrefix} = ${redisPrefix} and ${agentCurrentState.state} <> 'logged_out'`);
 }
 
 export interface StateTotal {

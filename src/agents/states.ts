@@ -55,4 +55,7 @@ export interface AgentTransition {
   to: AgentState;
   reason: string;
   at: number;
+  /** to 'reserved' for an offer: the call and the CTI node that owns it */
+  callUuid?: string;
+  ownerNode?: string;
 }
