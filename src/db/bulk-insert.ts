@@ -3,7 +3,9 @@
 // the CTI's CPU. Here the rows travel as one JSON parameter and PostgreSQL unpacks them (json_populate_recordset),
 // so the statement text is built once per table and column set, and the per-row cost is one JSON.stringify.
 import { getTableColumns, getTableName, sql, type Column } from 'drizzle-orm';
-import type { PgTable } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import type pg from 'pg';
 import type { Db } from './client.js';
 
 /** pg.Pool or a checked-out pg.PoolClient */
@@ -27,24 +29,20 @@ const statements = new Map<string, string>();
 const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 /**
- * Insert `rows` in one statement. Every row must define the same properties (what they leave out is left to the
- * column defaults); rows of mixed shapes, or a table with JS-side defaults they leave out, are refused with an
- * Error rather than written with nulls. Returns the `returning` column's values, or [] without it.
+ * Insert `rows` in one statement; a property no row gives is left to the column's default. Returns the
+ * `returning` column's values, or [] without it.
  */
 export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T, rows: readonly T['$inferInsert'][], opts: BulkInsertOptions<T> = {}): Promise<unknown[]> {
   if (rows.length === 0) return [];
   const columns = getTableColumns(table) as Record<string, Column>;
-  const first = rows[0] as Record<string, unknown>;
-  const props = Object.keys(columns).filter((p) => first[p] !== undefined);
-  for (const row of rows) {
-    const r = row as Record<string, unknown>;
-    for (const p of Object.keys(columns)) {
-      if ((r[p] !== undefined) !== props.includes(p)) throw new Error(`bulkInsert(${getTableName(table)}): rows differ in ${p}`);
-    }
-  }
-  for (const [p, col] of Object.entries(columns)) {
-    if (!props.includes(p) && (col.defaultFn || col.onUpdateFn)) throw new Error(`bulkInsert(${getTableName(table)}): ${p} has a JS default; give it a value`);
-  }
+  const props = Object.keys(columns).filter((p) => rows.some((r) => (r as Record<string, unknown>)[p] !== undefined));
+  // a value left out stands for the column's default; json_populate_recordset would make it null instead, so rows
+  // that leave out a defaulted column some other row gives (or a JS-side default) go the drizzle way
+  const needsDefaults = Object.entries(columns).some(([p, col]) =>
+    props.includes(p)
+      ? (col.hasDefault || col.defaultFn !== undefined) && rows.some((r) => (r as Record<string, unknown>)[p] === undefined)
+      : col.defaultFn !== undefined || col.onUpdateFn !== undefined);
+  if (needsDefaults) return drizzleInsert(db, table, rows, opts);
   const key = `${getTableName(table)}|${props.join(',')}|${opts.onConflictDoNothing?.join(',') ?? '-'}|${opts.returning ?? ''}`;
   let text = statements.get(key);
   if (!text) {
@@ -60,11 +58,27 @@ export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T
   const json = JSON.stringify(rows.map((row) => {
     const r = row as Record<string, unknown>;
     const o: Record<string, unknown> = {};
-    for (const p of props) o[columns[p]!.name] = r[p];
+    for (const p of props) o[columns[p]!.name] = r[p] ?? null;
     return o;
   }));
   const result = isQueryable(db)
     ? await db.query<{ v: unknown }>(text, [json])
     : await db.execute<{ v: unknown }>(sql`${sql.raw(text.slice(0, text.indexOf('$1')))}${json}${sql.raw(text.slice(text.indexOf('$1') + 2))}`);
   return opts.returning ? result.rows.map((r) => r.v) : [];
+}
+
+/** The same insert built by drizzle, which puts DEFAULT where a row leaves a value out. */
+async function drizzleInsert<T extends PgTable>(db: Queryable | Db, table: T, rows: readonly T['$inferInsert'][], opts: BulkInsertOptions<T>): Promise<unknown[]> {
+  const target: Db = isQueryable(db) ? (drizzle(db as unknown as pg.PoolClient) as unknown as Db) : db;
+  const columns = getTableColumns(table) as Record<string, PgColumn>;
+  const insert = target.insert(table).values(rows as T['$inferInsert'][]);
+  const conflict = opts.onConflictDoNothing
+    ? insert.onConflictDoNothing(opts.onConflictDoNothing.length ? { target: opts.onConflictDoNothing.map((p) => columns[p]!) } : undefined)
+    : insert;
+  if (!opts.returning) {
+    await conflict;
+    return [];
+  }
+  const out = (await conflict.returning({ v: columns[opts.returning]! })) as { v: unknown }[];
+  return out.map((r) => r.v);
 }
