@@ -137,8 +137,16 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
   private apiBusy = false;
   private apiStuckTimer: NodeJS.Timeout | null = null;
   private readonly executeWaiters = new Map<string, ExecuteWaiter>();
-  /** CHANNEL_EXECUTE_COMPLETE events nobody waited for yet (the wait may start after the event arrived) */
+  /**
+   * CHANNEL_EXECUTE_COMPLETE events of our own executes whose wait has not started yet: a quick app's event can be
+   * parsed from the same socket read as the sendmsg reply, before the caller's await resumes.
+   */
   private readonly recentCompletes = new Map<string, EslEvent>();
+  /**
+   * Application-UUIDs of our executes not waited on yet. Only their completes are kept: those of apps the
+   * dialplan or other clients run (6-10 KB each on a real switch) used to fill recentCompletes to its cap.
+   */
+  private readonly unclaimedExecutes = new Set<string>();
   private readonly latency = new LatencyWindow(256);
   private readonly hb: Pick<
     EslNodeHealth,
@@ -325,7 +333,14 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
     };
     if (arg !== '') headers['execute-app-arg'] = arg;
     if (opts.eventLock ?? true) headers['event-lock'] = 'true';
-    await this.sendmsg(uuid, headers, opts);
+    this.unclaimedExecutes.add(applicationUuid);
+    if (this.unclaimedExecutes.size > RECENT_COMPLETES_MAX) this.unclaimedExecutes.delete(this.unclaimedExecutes.values().next().value!);
+    try {
+      await this.sendmsg(uuid, headers, opts);
+    } catch (err) {
+      this.unclaimedExecutes.delete(applicationUuid);
+      throw err;
+    }
     return applicationUuid;
   }
 
@@ -335,6 +350,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
    * cancelExecuteWait() drops the wait (e.g. the call hung up and the app will never complete).
    */
   waitForExecuteComplete(applicationUuid: string, opts: { timeoutMs?: number } = {}): Promise<EslEvent> {
+    this.unclaimedExecutes.delete(applicationUuid);
     const done = this.recentCompletes.get(applicationUuid);
     if (done) {
       this.recentCompletes.delete(applicationUuid);
@@ -586,6 +602,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
     }
     this.executeWaiters.clear();
     this.recentCompletes.clear();
+    this.unclaimedExecutes.clear();
   }
 
   private scheduleReconnect(): void {
@@ -663,6 +680,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
       waiter.resolve(event);
       return;
     }
+    if (!this.unclaimedExecutes.delete(appUuid)) return;
     this.recentCompletes.set(appUuid, event);
     if (this.recentCompletes.size > RECENT_COMPLETES_MAX) {
       const oldest = this.recentCompletes.keys().next().value;

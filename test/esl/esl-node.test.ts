@@ -251,6 +251,8 @@ describe('EslNode against a scripted ESL peer', () => {
     peer.sendEvent({ 'Event-Name': 'CHANNEL_EXECUTE_COMPLETE', 'Unique-ID': 'chan-1', 'Application-UUID': early });
     await new Promise((r) => setTimeout(r, 30));
     expect((await node.waitForExecuteComplete(early)).headers['Application-UUID']).toBe(early);
+    // completes of apps this connection did not execute (the dialplan's, another client's) are not kept
+    await expect(node.waitForExecuteComplete('other', { timeoutMs: 50 })).rejects.toBeInstanceOf(EslTimeoutError);
     const lastSent = peer.commands.at(-1)!;
     expect(lastSent.headers['event-lock']).toBeUndefined();
   });
