@@ -742,8 +742,9 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   }
 
   /**
-   * 代答: agentId picked the call up while the ACD offered it (or it waited). The offer is withdrawn (its agent
-   * back to ready, no miss), the picker is talking in the routing state, the answer is logged for agentId.
+   * 代答: agentId picked the call up while the ACD offered it (or it waited). The offer is withdrawn like an
+   * abandoned one: its agent stays reserved until the originate to them settled (leg cancelled, or the guard timer),
+   * then is ready with no miss. The picker is talking in the routing state, the answer is logged for agentId.
    */
   async callPickedUp(callUuid: string, agentId: string): Promise<string> {
     const r = await this.store.run('pickedUp', Date.now(), [callUuid, agentId]);

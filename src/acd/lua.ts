@@ -265,12 +265,12 @@ end
 -- The caller left while their agent's originate may still be inside the switch (the agent leg not created yet,
 -- so nothing to kill): the agent stays reserved, marked with the call, until the owner node's executor says that
 -- originate ended (offerReleased), or the owner node is gone (adopt). Else the next offer could ring the same phone
--- while the first originate is still pending.
-local function holdWithdrawn(callId, node)
+-- while the first originate is still pending. The same for 代答 (the picker, \`except\`, is not held).
+local function holdWithdrawn(callId, node, except)
   local off = redis.call('HGET', K('call', callId), 'off')
   for _, a in ipairs(split(off)) do
     local ak = K('agt', a)
-    if redis.call('HGET', ak, 'call') == callId then
+    if a ~= except and redis.call('HGET', ak, 'call') == callId then
       redis.call('HSET', ak, 'wd', callId, 'wdn', node)
       redis.call('SADD', K('node', node, 'wd'), a)
     end
@@ -529,7 +529,8 @@ return result('ok')
 
 /**
  * 代答: another agent picked the call up (intercept) while it was offered or waiting. The agents being offered it
- * are freed without a miss; the picker is talking on it (so nothing else is offered to them).
+ * stay reserved (holdWithdrawn) until the owner node's originate to them ended (offerReleased), then are freed
+ * without a miss: their phones may still ring. The picker is talking on it (so nothing else is offered to them).
  * ARGV: ... | callId picker
  */
 const PICKED_UP = String.raw`
@@ -541,7 +542,7 @@ if v[1] == 'talking' then return result('talking') end
 redis.call('ZREM', K('grp', v[2], 'q'), callId)
 if v[3] and v[3] ~= '' then redis.call('ZREM', K('agt', v[3], 'pref'), callId) end
 redis.call('SREM', K('orphans'), callId)
-if v[1] == 'offering' then releaseOffered(callId, b) end
+if v[1] == 'offering' then holdWithdrawn(callId, v[7] or '', b) end
 redis.call('HSET', ck, 'st', 'talking', 'ag', b)
 redis.call('SREM', K('node', v[7], 'calls'), callId)
 local bk = K('agt', b)

@@ -2,47 +2,8 @@
 // yet, so uuid_kill finds nothing): the agent stays reserved until that originate really ended, so the next caller
 // cannot ring the same phone while the first originate is pending (the SIPp load run's 76 double offers).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { OfferExecutor, OfferRequest, OfferResult } from '../../src/acd/types.js';
 import { EslOfferExecutor, WITHDRAWN_KILL_RETRY_MS, type BgapiNode } from '../../src/acd/esl-offer-executor.js';
-import { TENANT, call, dropPrefix, group, ids, members, newPrefix, sleep, startNode, type TestNode } from './helpers.js';
-
-/** An executor like a switch busy with the originate: an abort does not end the offer, only `settle` does. */
-class SlowOriginateExecutor implements OfferExecutor {
-  offers: { req: OfferRequest; at: number }[] = [];
-  releaseLeg?: (callUuid: string, legUuid: string) => Promise<void>;
-  private readonly pending = new Map<string, (r: OfferResult) => void>();
-
-  offer(req: OfferRequest): Promise<OfferResult> {
-    this.offers.push({ req, at: Date.now() });
-    return new Promise((resolve) => this.pending.set(req.callUuid, resolve));
-  }
-
-  settle(callUuid: string, r: OfferResult): void {
-    const resolve = this.pending.get(callUuid);
-    if (!resolve) throw new Error(`no pending offer for ${callUuid}`);
-    this.pending.delete(callUuid);
-    resolve(r);
-  }
-
-  offersTo(agentId: string): OfferRequest[] {
-    return this.offers.map((o) => o.req).filter((r) => [r.agent, ...r.alsoRing].some((a) => a.agentId === agentId));
-  }
-
-  async nextOfferOf(callUuid: string, timeoutMs = 3000): Promise<{ req: OfferRequest; at: number }> {
-    for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(10)) {
-      const o = this.offers.find((x) => x.req.callUuid === callUuid);
-      if (o) return o;
-    }
-    throw new Error(`no offer of ${callUuid} in time`);
-  }
-}
-
-async function stateBecomes(node: TestNode, agentId: string, state: string, timeoutMs = 2000): Promise<void> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(10)) {
-    if ((await node.engine.agent(agentId))?.state === state) return;
-  }
-  expect((await node.engine.agent(agentId))?.state).toBe(state);
-}
+import { SlowOriginateExecutor, TENANT, call, dropPrefix, group, ids, members, newPrefix, sleep, startNode, stateBecomes, type TestNode } from './helpers.js';
 
 let prefix: string;
 let nodes: TestNode[] = [];

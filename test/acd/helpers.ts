@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
@@ -148,4 +149,42 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function call(groupId: string, n = 0, extra: Record<string, unknown> = {}) {
   return { callUuid: randomUUID(), tenantId: TENANT, groupId, callerNumber: `1380000${String(n).padStart(4, '0')}`, ...extra };
+}
+
+/** An executor like a switch busy with the originate: an abort does not end the offer, only `settle` does. */
+export class SlowOriginateExecutor implements OfferExecutor {
+  offers: { req: OfferRequest; at: number }[] = [];
+  releaseLeg?: (callUuid: string, legUuid: string) => Promise<void>;
+  private readonly pending = new Map<string, (r: OfferResult) => void>();
+
+  offer(req: OfferRequest): Promise<OfferResult> {
+    this.offers.push({ req, at: Date.now() });
+    return new Promise((resolve) => this.pending.set(req.callUuid, resolve));
+  }
+
+  settle(callUuid: string, r: OfferResult): void {
+    const resolve = this.pending.get(callUuid);
+    if (!resolve) throw new Error(`no pending offer for ${callUuid}`);
+    this.pending.delete(callUuid);
+    resolve(r);
+  }
+
+  offersTo(agentId: string): OfferRequest[] {
+    return this.offers.map((o) => o.req).filter((r) => [r.agent, ...r.alsoRing].some((a) => a.agentId === agentId));
+  }
+
+  async nextOfferOf(callUuid: string, timeoutMs = 3000): Promise<{ req: OfferRequest; at: number }> {
+    for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(10)) {
+      const o = this.offers.find((x) => x.req.callUuid === callUuid);
+      if (o) return o;
+    }
+    throw new Error(`no offer of ${callUuid} in time`);
+  }
+}
+
+export async function stateBecomes(node: TestNode, agentId: string, state: string, timeoutMs = 2000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(10)) {
+    if ((await node.engine.agent(agentId))?.state === state) return;
+  }
+  expect((await node.engine.agent(agentId))?.state).toBe(state);
 }

@@ -62,3 +62,47 @@ it('B picks up the call ringing at A: the offer is withdrawn, A ready (no miss),
     return true;
   }, 5000, 'queue events');
 });
+
+it('代答 with another caller waiting: A is not offered that caller while its first leg still rings, then is, and is ready at the end', async () => {
+  const emu = cti.emulator!;
+  const [a, b] = e.agents as [(typeof e.agents)[0], (typeof e.agents)[1]];
+  // B from the test above: wrap-up over, not ready (only A takes queue calls)
+  await cti.acd.engine.endWrapUp(b.id).catch(() => undefined);
+  await cti.acd.engine.setNotReady(b.id, '小休');
+  await until(async () => (await cti.acd.engine.agent(b.id))?.state === 'not_ready', 5000, 'B not ready');
+  await cti.acd.engine.setReady(a.id);
+  const bSession = await login(cti.app, b.loginId, b.password);
+  const phoneA = emu.world.phone(a.extension!).set({ kind: 'manual' });
+  emu.world.phone(b.extension!).set({ kind: 'answer', afterMs: 100 });
+
+  const caller1 = await queueCaller(cti, '13800138112');
+  await until(async () => (await cti.acd.engine.agent(a.id))?.callUuid === caller1.uuid && phoneA.current() !== undefined, 10_000, 'A ringing for caller 1');
+  const firstLeg = phoneA.current()!;
+  const caller2 = await queueCaller(cti, '13800138113');
+  await until(async () => (await cti.acd.engine.position(caller2.uuid!)) !== null, 10_000, 'caller 2 waiting');
+
+  // what A's phone experiences: is the first call still ringing when the second one arrives?
+  let firstEndedWhenSecondRang: boolean | undefined;
+  const secondAtA = phoneA.nextCall().then((c) => {
+    firstEndedWhenSecondRang = firstLeg.ended;
+    return c;
+  });
+  const res = await cti.app.inject({ method: 'POST', url: '/calls/pickup', headers: bSession.bearer, payload: { callUuid: caller1.uuid } });
+  expect(res.statusCode).toBe(200);
+  await until(() => firstLeg.ended, 5000, 'A stops ringing for caller 1');
+  // the switch was told to cancel A's ringing leg
+  expect(emu.emulator.commands.map((c) => c.line)).toContainEqual(expect.stringContaining(`uuid_kill ${firstLeg.uuid} ORIGINATOR_CANCEL`));
+  expect(firstLeg.endCause).toBe('ORIGINATOR_CANCEL');
+
+  const second = await secondAtA;
+  expect(firstEndedWhenSecondRang).toBe(true);
+  expect(phoneA.calls.filter((c) => !c.ended)).toEqual([second]);
+  expect(await cti.acd.engine.agent(a.id)).toMatchObject({ callUuid: caller2.uuid, misses: 0 });
+
+  // caller 2 gives up while A's phone rings: A is ready again, still without a miss
+  caller2.hangup();
+  await until(() => second.ended, 5000, 'A stops ringing for caller 2');
+  await until(async () => (await cti.acd.engine.agent(a.id))?.state === 'ready', 5000, 'A ready');
+  expect(await cti.acd.engine.agent(a.id)).toMatchObject({ state: 'ready', misses: 0, callUuid: null });
+  caller1.hangup();
+});
