@@ -8,6 +8,7 @@ import { requireRole, currentUser } from '../auth/guard.js';
 import type { AcdEngine } from './engine.js';
 import { listGroups, getGroup, createGroup, updateGroup, deleteGroup, setMembers, listEndpoints, setEndpoints, type SkillGroupInput, type AgentEndpointInput } from './groups.js';
 import { dayKpis } from './kpi.js';
+import { getUser } from '../auth/users.js';
 
 const groupNotFound = () => notFound('group_not_found', '技能组不存在');
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema };
@@ -208,7 +209,12 @@ export function acdRoutes(ctx: AppContext, deps: AcdRoutesDeps): FastifyPluginAs
     app.get<{ Params: { id: string } }>('/acd/agents/:id/endpoints', {
       onRequest: admins,
       schema: { tags: ['acd'], summary: 'The phones an agent may sign in with', params: idParams, response: { 200: { type: 'object', properties: { endpoints: { type: 'array', items: { type: 'object', additionalProperties: true } } } }, ...errors } },
-    }, async (request) => ({ endpoints: await listEndpoints(db, currentUser(request).tenantId, request.params.id) }));
+    }, async (request) => {
+      const tenantId = currentUser(request).tenantId;
+      // another center's agent and an unknown id alike
+      if (!(await getUser(db, tenantId, request.params.id))) throw notFound('agent_not_found', '座席不存在');
+      return { endpoints: await listEndpoints(db, tenantId, request.params.id) };
+    });
 
     app.put<{ Params: { id: string }; Body: { endpoints: AgentEndpointInput[] } }>('/acd/agents/:id/endpoints', {
       onRequest: admins,

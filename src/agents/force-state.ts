@@ -26,14 +26,22 @@ export async function tenantAgentSnapshot(engine: AcdEngine, tenantId: string, a
   return s ?? signedOutSnapshot(agentId, tenantId);
 }
 
+/**
+ * The state of an agent named by a request (a supervisor's id): a live agent of this center, or one of this center's
+ * users signed out. An unknown id and another center's agent, signed in or not, are refused alike ('not_found'),
+ * after the same user lookup, so the answer does not tell whether the id exists elsewhere.
+ */
+export async function centerAgentSnapshot(db: Db, engine: AcdEngine, tenantId: string, agentId: string): Promise<AgentSnapshot> {
+  const s = await engine.agent(agentId);
+  if (s && s.tenantId === tenantId && s.state !== 'logged_out') return s;
+  const [u] = await db.select({ id: users.id }).from(users).where(tenantScope(users.tenantId, tenantId, eq(users.id, agentId)));
+  if (!u || (s && s.tenantId && s.tenantId !== tenantId)) throw new ForceStateRefused('not_found');
+  return s ?? signedOutSnapshot(agentId, tenantId);
+}
+
 export async function forceAgentState(db: Db, engine: AcdEngine, tenantId: string, agentId: string, state: ForcedState, reason?: string): Promise<AgentSnapshot> {
-  const before = await tenantAgentSnapshot(engine, tenantId, agentId);
-  if (before.state === 'logged_out') {
-    // a signed-out agent has no live record: make sure the id is one of this center's users
-    const [u] = await db.select({ id: users.id }).from(users).where(tenantScope(users.tenantId, tenantId, eq(users.id, agentId)));
-    if (!u) throw new ForceStateRefused('not_found');
-    if (state !== 'logged_out') throw new ForceStateRefused('logged_out');
-  }
+  const before = await centerAgentSnapshot(db, engine, tenantId, agentId);
+  if (before.state === 'logged_out' && state !== 'logged_out') throw new ForceStateRefused('logged_out');
   const kind =
     state === 'ready'
       ? await engine.setReady(agentId)

@@ -8,7 +8,7 @@ import type { AcdEngine, AgentSnapshot } from '../acd/engine.js';
 import { resolveEndpoint } from '../acd/groups.js';
 import { stateTotalsForDay } from './state-log.js';
 import { AGENT_STATES } from './states.js';
-import { forceAgentState, ForceStateRefused, tenantAgentSnapshot } from './force-state.js';
+import { centerAgentSnapshot, forceAgentState, ForceStateRefused, tenantAgentSnapshot } from './force-state.js';
 
 const errors = { 400: errorBodySchema, 401: errorBodySchema, 403: errorBodySchema, 404: errorBodySchema, 409: errorBodySchema };
 const idParams = { type: 'object', properties: { id: { type: 'string', format: 'uuid' } }, required: ['id'] } as const;
@@ -47,10 +47,20 @@ export function agentRoutes(ctx: AppContext, deps: AgentRoutesDeps): FastifyPlug
   const agentsOnly = requireRole('agent', 'supervisor');
   const supervisors = requireRole('supervisor', 'admin');
 
-  /** the agent's live state, but only within the caller's tenant */
+  /** the signed-in user's own live state */
   async function snapshot(tenantId: string, agentId: string): Promise<AgentSnapshot> {
     try {
       return await tenantAgentSnapshot(engine, tenantId, agentId);
+    } catch (err) {
+      if (err instanceof ForceStateRefused) throw notFound('agent_not_found', '座席不存在');
+      throw err;
+    }
+  }
+
+  /** an agent named in the URL: only this center's (unknown ids and other centers' agents: the same 404) */
+  async function snapshotById(tenantId: string, agentId: string): Promise<AgentSnapshot> {
+    try {
+      return await centerAgentSnapshot(db, engine, tenantId, agentId);
     } catch (err) {
       if (err instanceof ForceStateRefused) throw notFound('agent_not_found', '座席不存在');
       throw err;
@@ -174,7 +184,7 @@ export function agentRoutes(ctx: AppContext, deps: AgentRoutesDeps): FastifyPlug
     app.get<{ Params: { id: string } }>('/agents/:id/state', {
       onRequest: supervisors,
       schema: { tags: ['agents'], summary: "An agent's current state", params: idParams, response: { 200: snapshotSchema, ...errors } },
-    }, async (request) => snapshot(currentUser(request).tenantId, request.params.id));
+    }, async (request) => snapshotById(currentUser(request).tenantId, request.params.id));
 
     app.post<{ Params: { id: string }; Body: { state: 'ready' | 'not_ready' | 'logged_out'; reason?: string } }>('/agents/:id/force-state', {
       onRequest: supervisors,

@@ -150,6 +150,33 @@ describe('ACD admin and agent REST', () => {
     expect(own.json().totals.every((t: { agentId: string }) => t.agentId === people.a2!.userId)).toBe(true);
   });
 
+  it('an unknown id and another center\'s agent (signed in or not) are the same 404 on every /agents/:id and /acd/agents/:id route', async () => {
+    const unknown = crypto.randomUUID();
+    const foreignSignedOut = people.foreign!.userId;
+    const foreignSignedIn = (await user(other, 'agent', '2009')).userId;
+    await node.engine.login(foreignSignedIn, other, { type: 'sip', address: '2009' });
+    const bodies = new Set<string>();
+    for (const id of [unknown, foreignSignedOut, foreignSignedIn]) {
+      const reads = {
+        state: await as(people.sup!, 'GET', `/agents/${id}/state`),
+        force: await as(people.sup!, 'POST', `/agents/${id}/force-state`, { state: 'logged_out' }),
+        endpoints: await as(people.admin!, 'GET', `/acd/agents/${id}/endpoints`),
+        setEndpoints: await as(people.admin!, 'PUT', `/acd/agents/${id}/endpoints`, { endpoints: [] }),
+      };
+      for (const [route, r] of Object.entries(reads)) {
+        expect(r.statusCode, `${route} ${id}`).toBe(404);
+        bodies.add(r.body);
+      }
+    }
+    expect(bodies.size).toBe(1);
+    // the foreign agent was left alone
+    expect(await node.engine.agent(foreignSignedIn)).toMatchObject({ state: 'not_ready', tenantId: other });
+    // this center's signed-out agent still reads as signed out
+    const own = await user(tenant, 'agent', '2010');
+    expect((await as(people.sup!, 'GET', `/agents/${own.userId}/state`)).json()).toMatchObject({ agentId: own.userId, state: 'logged_out' });
+    expect((await as(people.admin!, 'GET', `/acd/agents/${own.userId}/endpoints`)).json()).toEqual({ endpoints: [] });
+  });
+
   it("gives today's KPIs", async () => {
     const res = await as(people.sup!, 'GET', '/acd/kpi');
     expect(res.statusCode).toBe(200);
