@@ -165,6 +165,8 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   private readonly offers = new Map<string, LiveOffer>();
   /** offers whose caller left while the executor's originate may still be pending in the switch */
   private readonly withdrawnOffers = new Set<LiveOffer>();
+  /** per call, the offer in progress: resolves once its result was applied (answer recorded and announced, or agents freed) */
+  private readonly offerWork = new Map<string, Promise<void>>();
   private readonly callTimers = new Map<string, CallTimers>();
   private readonly wrapTimers = new Map<string, NodeJS.Timeout>();
   private readonly waiters = new Map<string, Deferred>();
@@ -625,6 +627,22 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     this.process(r);
   }
 
+  /**
+   * Resolves once no offer of this call is in progress on this node: its result applied (an answer recorded and
+   * its callOutcome emitted, or the agents freed). For the CDR of a caller who hung up while offered: an agent
+   * may have answered in the same instant. False when `timeoutMs` passed first.
+   */
+  async offerSettled(callUuid: string, timeoutMs: number): Promise<boolean> {
+    const end = Date.now() + timeoutMs;
+    for (let work = this.offerWork.get(callUuid); work; work = this.offerWork.get(callUuid)) {
+      const left = end - Date.now();
+      if (left <= 0) return false;
+      const done = await withTimeout(work, left).then(() => true, () => false);
+      if (!done) return false;
+    }
+    return true;
+  }
+
   /** Position (1 = next) and estimated wait, for the periodic announcement. Null when the call is not waiting. */
   async position(callUuid: string): Promise<QueuePosition | null> {
     const [g, st] = await this.redis.hmget(this.store.key('call', callUuid), 'g', 'st');
@@ -878,17 +896,21 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
         finish({ outcome: 'no_answer' });
       }, m.noAnswerTimeoutMs + this.offerGuardMs),
     };
+    let applied!: () => void;
+    const work = new Promise<void>((r) => (applied = r));
+    this.offerWork.set(m.callUuid, work);
     const finish = (res: OfferResult | { outcome: 'error' }) => {
       if (live.settled) return;
       live.settled = true;
       clearTimeout(live.guard);
       if (this.offers.get(m.callUuid) === live) this.offers.delete(m.callUuid);
-      if (live.withdrawn) {
-        this.withdrawnOffers.delete(live);
-        this.releaseOffer(m, res).catch((err: Error) => this.fail(err));
-        return;
-      }
-      this.handleOfferResult(m, res).catch((err: Error) => this.fail(err));
+      if (live.withdrawn) this.withdrawnOffers.delete(live);
+      (live.withdrawn ? this.releaseOffer(m, res) : this.handleOfferResult(m, res))
+        .catch((err: Error) => this.fail(err))
+        .finally(() => {
+          if (this.offerWork.get(m.callUuid) === work) this.offerWork.delete(m.callUuid);
+          applied();
+        });
     };
     this.offers.set(m.callUuid, live);
     const req: OfferRequest = {

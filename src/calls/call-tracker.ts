@@ -93,6 +93,12 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   /** runs for every call re-adopted after a restart/reconnect (its tasks are gone; state is restored) */
   onAdoptedCall: (session: CallSession) => void | Promise<void> = () => {};
   /**
+   * Awaited (bounded by the hook itself) before a call's CDR is built: what the call's other modules still have in
+   * flight for it (an ACD offer answered in the instant the caller hung up) gets into the CDR, and so into a CDR
+   * buffered in Redis during a PostgreSQL outage as well.
+   */
+  beforeCdr: (session: CallSession) => Promise<unknown> = async () => {};
+  /**
    * false while draining: newly parked calls are left alone (the dialplan's fallback or another CTI node takes
    * them); live calls carry on. Wire it to Lifecycle.onDrainStart.
    */
@@ -428,6 +434,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
   }
 
   private async writeCdr(session: CallSession, meta: SessionMeta, opts: { recovered?: boolean }): Promise<void> {
+    await this.beforeCdr(session).catch((err: unknown) => session.log.warn({ err }, 'beforeCdr failed'));
     const record = this.recordOf(session, meta);
     this.dirty.delete(session);
     // the final record in Redis covers a crash between here and the CDR insert; bounded, so that a Redis outage

@@ -44,6 +44,8 @@ interface CallExtra {
 const TALKING_STATES = new Set(['talking', 'held', 'conferenced']);
 const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,31}$/;
 const RECENTLY_ENDED_MAX = 2000;
+/** how long a CDR waits for the ACD offer of a caller who hung up while offered (cancelled legs settle in ms) */
+const CDR_OFFER_WAIT_MS = 5000;
 const HANGUP_EVENTS = new Set(['CHANNEL_HANGUP', 'CHANNEL_HANGUP_COMPLETE', 'CHANNEL_DESTROY']);
 
 export class InboundPipeline {
@@ -99,6 +101,8 @@ export class InboundPipeline {
     const { tracker, cluster, acd } = this.opts;
     tracker.onNewCall = (s) => this.onNewCall(s);
     tracker.onAdoptedCall = (s) => this.onAdoptedCall(s);
+    // an agent may answer in the instant the caller hangs up: the CDR names them as the queue events do
+    tracker.beforeCdr = (s) => this.opts.acd.engine.offerSettled(s.uuid, CDR_OFFER_WAIT_MS);
     tracker.on('ended', this.onEnded);
     tracker.on('legGone', this.onLegGone);
     // registered after the tracker's listener: leg state (hungUpAt, roles) is up to date when we look

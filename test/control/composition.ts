@@ -15,7 +15,7 @@ export function useComposedCti(agentCount = 2): Composed {
   beforeAll(async () => {
     state.e = await prepareE2eTenant({ agentCount });
     state.cti = await startTestCti(state.e);
-  }, 30_000);
+  }, 90_000); // a full CTI start; slow when the 2 shared cores are loaded
   afterAll(async () => {
     await state.cti?.close();
     await state.e?.close();
