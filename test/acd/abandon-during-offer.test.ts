@@ -1,6 +1,7 @@
-// A caller hanging up while the originate to their agent is still inside the switch (the agent leg not created
-// yet, so uuid_kill finds nothing): the agent stays reserved until that originate really ended, so the next caller
-// cannot ring the same phone while the first originate is pending (the SIPp load run's 76 double offers).
+// A caller hanging up (or a colleague picking the call up, 代答) while the originate to their agent is still inside
+// the switch (the agent leg not created yet, so uuid_kill finds nothing): the agent stays reserved until that
+// originate really ended, so the next caller cannot ring the same phone while the first originate is pending (the
+// SIPp load run's 76 double offers).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EslOfferExecutor, WITHDRAWN_KILL_RETRY_MS, type BgapiNode } from '../../src/acd/esl-offer-executor.js';
 import { SlowOriginateExecutor, TENANT, call, dropPrefix, group, ids, members, newPrefix, sleep, startNode, stateBecomes, type TestNode } from './helpers.js';
@@ -157,6 +158,77 @@ describe('caller abandons while the originate to the agent is pending', () => {
     await dropPrefix(prefix);
     expect(await node.engine.checkRoutingState()).toMatchObject({ agents: 1 });
     expect(await node.engine.agent(agentId)).toMatchObject({ state: 'ready', callUuid: null });
+  });
+});
+
+/** B: the colleague who picks up (signed in, not ready: the queue calls go to A) */
+async function colleague(node: TestNode): Promise<string> {
+  const [b] = ids(1) as [string];
+  await node.engine.login(b, TENANT, { type: 'sip', address: '1002' });
+  return b;
+}
+
+describe('代答 while the originate to the offered agent is pending', () => {
+  it('A is held until its originate settled (no second offer meanwhile), then has no miss and is offered the next caller', async () => {
+    const ex = new SlowOriginateExecutor();
+    const node = await startNode(prefix, 'n1', {}, ex);
+    nodes = [node];
+    const { agentId: a, g } = await oneAgentGroup(node);
+    const b = await colleague(node);
+    const c1 = call(g.id, 1);
+    const c2 = call(g.id, 2);
+    await node.engine.enqueue(c1);
+    const first = await ex.nextOfferOf(c1.callUuid);
+    expect(await node.engine.enqueue(c2)).toEqual({ status: 'queued', position: 1 });
+
+    const outcome = node.engine.outcome(c1.callUuid);
+    expect(await node.engine.callPickedUp(c1.callUuid, b)).toBe('ok');
+    expect(await outcome).toMatchObject({ outcome: 'answered', agentId: b });
+    expect(first.req.signal.aborted).toBe(true); // the executor was told to cancel A's leg
+    expect(await node.engine.agent(b)).toMatchObject({ state: 'talking', callUuid: c1.callUuid });
+
+    await sleep(300);
+    expect(ex.offersTo(a).map((r) => r.callUuid)).toEqual([c1.callUuid]);
+    expect(await node.engine.agent(a)).toMatchObject({ state: 'reserved', callUuid: c1.callUuid, misses: 0 });
+
+    const settledAt = Date.now();
+    ex.settle(c1.callUuid, { outcome: 'caller_gone' });
+    const second = await ex.nextOfferOf(c2.callUuid);
+    expect(second.at).toBeGreaterThanOrEqual(settledAt);
+    expect(second.req.agent.agentId).toBe(a);
+    expect(await node.engine.agent(a)).toMatchObject({ state: 'reserved', callUuid: c2.callUuid, misses: 0 });
+  });
+
+  it('with nobody else waiting A goes back to ready (no miss); the guard timer frees A if the originate never settles', async () => {
+    const ex = new SlowOriginateExecutor();
+    const node = await startNode(prefix, 'n1', { offerGuardMs: 300 }, ex);
+    nodes = [node];
+    const { agentId: a, g } = await oneAgentGroup(node, 500);
+    const b = await colleague(node);
+    const c1 = call(g.id, 1);
+    await node.engine.enqueue(c1);
+    const first = await ex.nextOfferOf(c1.callUuid);
+    await node.engine.callPickedUp(c1.callUuid, b);
+    await sleep(200);
+    expect(await node.engine.agent(a)).toMatchObject({ state: 'reserved' });
+    await stateBecomes(node, a, 'ready', 3000);
+    expect(Date.now() - first.at).toBeGreaterThanOrEqual(500 + 300 - 20);
+    expect(await node.engine.agent(a)).toMatchObject({ state: 'ready', misses: 0, callUuid: null });
+  });
+
+  it('picked up on another node: the owner node frees A when its originate settled', async () => {
+    const { ex1, ex2, n2, agentId: a, c1, c2, first } = await twoNodesOfferingOnA();
+    const b = await colleague(n2);
+    expect(await n2.engine.callPickedUp(c1.callUuid, b)).toBe('ok');
+    for (let i = 0; i < 100 && !first.req.signal.aborted; i++) await sleep(5);
+    expect(first.req.signal.aborted).toBe(true);
+    await sleep(300);
+    expect(await n2.engine.agent(a)).toMatchObject({ state: 'reserved', callUuid: c1.callUuid });
+    expect(ex2.offers).toHaveLength(0);
+    ex1.settle(c1.callUuid, { outcome: 'caller_gone' });
+    const second = await ex2.nextOfferOf(c2.callUuid);
+    expect(second.req.agent.agentId).toBe(a);
+    expect(await n2.engine.agent(a)).toMatchObject({ misses: 0 });
   });
 });
 
