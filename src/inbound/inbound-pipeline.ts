@@ -101,8 +101,7 @@ export class InboundPipeline {
     const { tracker, cluster, acd } = this.opts;
     tracker.onNewCall = (s) => this.onNewCall(s);
     tracker.onAdoptedCall = (s) => this.onAdoptedCall(s);
-    // an agent may answer in the instant the caller hangs up: the CDR names them as the queue events do
-    tracker.beforeCdr = (s) => this.opts.acd.engine.offerSettled(s.uuid, CDR_OFFER_WAIT_MS);
+    tracker.beforeCdr = (s) => this.beforeCdr(s);
     tracker.on('ended', this.onEnded);
     tracker.on('legGone', this.onLegGone);
     // registered after the tracker's listener: leg state (hungUpAt, roles) is up to date when we look
@@ -199,6 +198,19 @@ export class InboundPipeline {
       return;
     }
     this.maybeStartRecording(session);
+  }
+
+  /**
+   * Before the CDR of an ended call: a caller who waited leaves the ACD now (settleAcd would only after the CDR, and
+   * the tracker's hang-up handling already made the session 'ended' for callerGone), then the offer in progress is
+   * awaited: an agent who answered in the instant the caller hung up is named in the CDR as in the queue events.
+   */
+  private async beforeCdr(session: CallSession): Promise<void> {
+    const engine = this.opts.acd.engine;
+    if (session.times.queueEnterAt !== undefined && session.times.agentAnswerAt === undefined) {
+      await engine.abandon(session.uuid).catch((err: unknown) => session.log.error({ err }, 'ACD abandon failed'));
+    }
+    await engine.offerSettled(session.uuid, CDR_OFFER_WAIT_MS);
   }
 
   private async answeredAfterEnd(callUuid: string, agentId: string, legUuid?: string): Promise<void> {

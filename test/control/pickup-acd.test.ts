@@ -66,12 +66,16 @@ it('B picks up the call ringing at A: the offer is withdrawn, A ready (no miss),
 it('代答 with another caller waiting: A is not offered that caller while its first leg still rings, then is, and is ready at the end', async () => {
   const emu = cti.emulator!;
   const [a, b] = e.agents as [(typeof e.agents)[0], (typeof e.agents)[1]];
-  // B from the test above: wrap-up over, not ready (only A takes queue calls)
+  // B signed in (maybe in wrap-up from the test above), not ready: only A takes queue calls
+  const bSession = await login(cti.app, b.loginId, b.password);
+  if (((await cti.acd.engine.agent(b.id))?.state ?? 'logged_out') === 'logged_out') {
+    expect((await cti.app.inject({ method: 'POST', url: '/agents/me/sign-in', headers: bSession.bearer, payload: {} })).statusCode).toBe(200);
+  }
   await cti.acd.engine.endWrapUp(b.id).catch(() => undefined);
   await cti.acd.engine.setNotReady(b.id, '小休');
   await until(async () => (await cti.acd.engine.agent(b.id))?.state === 'not_ready', 5000, 'B not ready');
-  await cti.acd.engine.setReady(a.id);
-  const bSession = await login(cti.app, b.loginId, b.password);
+  if (((await cti.acd.engine.agent(a.id))?.state ?? 'logged_out') === 'logged_out') await agentReady(cti.app, a);
+  else await cti.acd.engine.setReady(a.id);
   const phoneA = emu.world.phone(a.extension!).set({ kind: 'manual' });
   emu.world.phone(b.extension!).set({ kind: 'answer', afterMs: 100 });
 
