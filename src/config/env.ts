@@ -58,6 +58,12 @@ export const envSchema = z.object({
   XML_CURL_SECRET: z.string().min(12).optional(),
   /** serve /freeswitch/directory to non-loopback callers (FreeSWITCH on another host); the secret is then required */
   XML_CURL_ALLOW_REMOTE: bool.default(false),
+  /**
+   * FreeSWITCH keeps each agent's directory entry this long (the `cacheable` attribute, its core user cache), so an
+   * offer's user/ dial needs no xml_curl round trip to this server (the per-offer lookup was seconds under load).
+   * 0 = not cached. A changed SIP password or a disabled phone reaches the switch only after this time.
+   */
+  XML_CURL_USER_CACHE_MS: z.coerce.number().int().min(0).max(3_600_000).default(0),
   /** tenant whose agents are served when the SIP domain does not name a tenant (e.g. the domain is an IP address) */
   SIP_DEFAULT_TENANT: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).default('demo'),
   /** reverse proxies whose X-Forwarded-For is believed: "" none (default), "true" any, or addresses/CIDRs "10.0.0.1,10.0.1.0/24" */

@@ -41,6 +41,8 @@ interface DirectoryUser {
   tenantId: string;
   userId: string;
   loginId: string;
+  /** XML_CURL_USER_CACHE_MS: FreeSWITCH caches the entry this long (0: asks again every time) */
+  switchCacheMs?: number;
 }
 
 export function directoryXml(u: DirectoryUser): string {
@@ -55,7 +57,7 @@ export function directoryXml(u: DirectoryUser): string {
       <groups>
         <group name="agents">
           <users>
-            <user id="${e(u.extension)}">
+            <user id="${e(u.extension)}"${u.switchCacheMs ? ` cacheable="${u.switchCacheMs}"` : ''}>
               <params>
                 <param name="password" value="${e(u.sipPassword)}"/>
                 <param name="allow-empty-password" value="false"/>
@@ -158,6 +160,7 @@ export function freeswitchDirectoryRoutes(ctx: AppContext): FastifyPluginAsync {
           tenantId: user.tenantId,
           userId: user.id,
           loginId: user.loginId,
+          switchCacheMs: env.XML_CURL_USER_CACHE_MS,
         });
       },
     );

@@ -130,6 +130,13 @@ describe('/freeswitch/directory', () => {
     expect(xml).toContain('value="王&lt;五&gt;&amp;&quot;&apos;"');
   });
 
+  it('lets FreeSWITCH cache the entry only when XML_CURL_USER_CACHE_MS is set (cacheable: its core user cache)', () => {
+    const u = { extension: '1001', domain: 'demo', sipPassword: 'p', displayName: 'd', tenantId: 'demo', userId: 'u', loginId: 'l' };
+    expect(directoryXml(u)).toContain('<user id="1001">');
+    expect(directoryXml({ ...u, switchCacheMs: 0 })).toContain('<user id="1001">');
+    expect(directoryXml({ ...u, switchCacheMs: 60_000 })).toContain('<user id="1001" cacheable="60000">');
+  });
+
   it('knows loopback addresses', () => {
     for (const a of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1']) expect(isLoopback(a)).toBe(true);
     for (const a of ['10.0.0.1', '::ffff:10.0.0.1', '', undefined, '1127.0.0.1']) expect(isLoopback(a)).toBe(false);

@@ -3,6 +3,7 @@
 // process, HTTP on PORT 8080 so the switch's xml_curl directory reaches it) drives the switch. Prints the table of
 // `npm run bench` and writes it as JSON to bench/results/sipp-<timestamp>.json. See test/sipp/README.md.
 //   npm run sipp -- --agents 20 --rate 2 --calls 100 --talk 10
+//   npm run sipp -- --preset 2        (PERFORMANCE.md's loads: direct queue entry, agents ring 200 ms and hang up)
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,11 +39,46 @@ const flag = (name: string, envName: string, dflt: string): string => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : (process.env[envName] ?? dflt);
 };
-const AGENTS = Number(flag('agents', 'SIPP_AGENTS', '20'));
-const RATE = Number(flag('rate', 'SIPP_RATE', '2'));
-const CALLS = Number(flag('calls', 'SIPP_CALLS', '100'));
-const TALK_S = Number(flag('talk', 'SIPP_TALK_S', '10'));
-const WRAP_S = Number(flag('wrap', 'SIPP_WRAP_S', '2'));
+/**
+ * PERFORMANCE.md's four loads, as mod_callcenter was measured: each caller answered and queued at once (the direct
+ * entry), agents ringing 200 ms, talking a fixed time and hanging up, wrap-up 0. Talk times set the busy level:
+ * agent busy share = rate × (ring + talk) / agents, so 80 % of 50 agents at 10/s is 4.0 s per call = 0.2 + 3.8 s.
+ */
+interface Preset {
+  load: string;
+  agents: number;
+  rate: number;
+  talkS: number;
+  /** N p99 target, ms */
+  targetP99Ms: number;
+  /** mod_callcenter's N p50 / p99 on the same load (PERFORMANCE.md) */
+  modCallcenter: string;
+}
+const PRESETS: Record<string, Preset> = {
+  '1': { load: '1 call/s, 50 agents', agents: 50, rate: 1, talkS: 10, targetP99Ms: 30, modCallcenter: '54 / 104' },
+  '2': { load: '10 calls/s, 50 agents, 80% busy', agents: 50, rate: 10, talkS: 3.8, targetP99Ms: 30, modCallcenter: '59 / 123' },
+  '3': { load: '15 calls/s, 75 agents, 80% busy', agents: 75, rate: 15, talkS: 3.8, targetP99Ms: 30, modCallcenter: '57 / 209' },
+  '4': { load: '20 calls/s, 50 agents, 1.7 s talk', agents: 50, rate: 20, talkS: 1.7, targetP99Ms: 1000, modCallcenter: 'unbounded queue (p50 3.5 s)' },
+};
+const PRESET_ID = flag('preset', 'SIPP_PRESET', '');
+const PRESET = PRESET_ID ? PRESETS[PRESET_ID] : undefined;
+if (PRESET_ID && !PRESET) throw new Error(`--preset ${PRESET_ID}: one of ${Object.keys(PRESETS).join(', ')}`);
+/** ivr: 12345, welcome + menu key 1; direct: DID 96199 → test/sipp/direct-queue.yaml, answered and queued at once */
+const ENTRY = flag('entry', 'SIPP_ENTRY', PRESET ? 'direct' : 'ivr');
+if (ENTRY !== 'ivr' && ENTRY !== 'direct') throw new Error(`--entry ${ENTRY}: ivr or direct`);
+const DIRECT = ENTRY === 'direct';
+const DIRECT_DID = '96199';
+const AGENTS = Number(flag('agents', 'SIPP_AGENTS', String(PRESET?.agents ?? 20)));
+const RATE = Number(flag('rate', 'SIPP_RATE', String(PRESET?.rate ?? 2)));
+const DURATION_S = Number(flag('duration', 'SIPP_DURATION_S', '60'));
+const CALLS = Number(flag('calls', 'SIPP_CALLS', PRESET ? String(Math.round(RATE * DURATION_S)) : '100'));
+/** ivr: seconds from the key to the caller's BYE (queue + talk); direct: the agent's talk time before its BYE */
+const TALK_S = Number(flag('talk', 'SIPP_TALK_S', String(PRESET?.talkS ?? 10)));
+const WRAP_S = Number(flag('wrap', 'SIPP_WRAP_S', PRESET ? '0' : '2'));
+/** XML_CURL_USER_CACHE_MS for the run's CTI: FreeSWITCH caches the agents' directory entries (0: xml_curl per offer) */
+const SWITCH_USER_CACHE_MS = flag('switch-user-cache-ms', 'XML_CURL_USER_CACHE_MS', '0');
+/** direct: the agent phone rings this long before answering */
+const RING_MS = Number(flag('ring-ms', 'SIPP_RING_MS', '200'));
 const FIRST_EXT = Number(flag('first-extension', 'SIPP_FIRST_EXTENSION', '1001'));
 const TENANT = flag('tenant', 'SIPP_TENANT', 'demo');
 const MENU_KEY = '1'; // caller.xml plays dtmf_2833_1.pcap: 咨询 in the demo menu
@@ -132,7 +168,8 @@ async function prepareAgents(db: Db): Promise<Agent[]> {
   // the demo groups (IVR keys → skill groups), every run agent in each, the run's wrap-up
   await ensureDemoSkillGroups(db, TENANT);
   for (const g of await listGroups(db, TENANT)) {
-    await updateGroup(db, TENANT, g.id, { wrapUpMs: WRAP_S * 1000 });
+    // direct (PERFORMANCE.md's set-up): no length limit or announcements, so the queue shows what the ACD keeps up with
+    await updateGroup(db, TENANT, g.id, { wrapUpMs: WRAP_S * 1000, ...(DIRECT ? { maxQueueLength: null, announceIntervalMs: 0, maxWaitMs: 300_000 } : {}) });
     await setMembers(db, TENANT, g.id, agents.map((a, position) => ({ agentId: a.id, proficiency: 3, position })));
   }
   return agents;
@@ -141,6 +178,11 @@ async function prepareAgents(db: Db): Promise<Agent[]> {
 /** the shipped demo flows, open around the clock; the real prompts (from the set-up's TTS) when present */
 function prepareFlows(): { flows: string; prompts: string; recordings: string; welcomeS: number } {
   const dirs = prepareDemoTenant(TENANT, { calendar: ALWAYS_OPEN });
+  if (DIRECT) {
+    // the run's own copy only: the DID of the direct entry, no post-call survey (callers stay until the agent's BYE)
+    fs.copyFileSync(path.join(HERE, 'direct-queue.yaml'), path.join(dirs.flows, TENANT, 'sipp-direct.yaml'));
+    fs.writeFileSync(path.join(dirs.flows, 'entry-points.yaml'), `routes:\n  - did: "${DIRECT_DID}"\n    tenant: ${TENANT}\n    flow: sipp-direct\n`);
+  }
   const real = path.join(ROOT, 'var/prompts', TENANT === 'demo' ? 'demo' : TENANT);
   let welcomeS = 0;
   if (fs.existsSync(real)) {
@@ -197,8 +239,34 @@ function lastStats(file: string): Record<string, string> {
  * caller's BYE or the switch), whether they heard the welcome, their key, the agent legs offered for them, and
  * double offers (an originate for an agent or a call while its earlier leg is still up).
  */
+interface CallerTrack {
+  ended: boolean;
+  byCaller: boolean;
+  cause?: string;
+  welcomed: boolean;
+  bridged: boolean;
+  /** switch clock (Event-Date-Timestamp), ms since the epoch */
+  answerAt?: number;
+  keyAt?: number;
+  firstLegAt?: number;
+  /** this process's clock (performance.timeOrigin + performance.now()), ms since the epoch */
+  answerSeenAt?: number;
+  /** the commands the CTI wrote for this call from its answer to its first originate (name, epoch ms) */
+  steps: { cmd: string; at: number }[];
+  originateAt?: number;
+}
+
+/** performance.now() → the wall clock the switch stamps its events with (timeOrigin alone drifts from it) */
+const clockOffsetMs = Date.now() - (performance.timeOrigin + performance.now());
+const epochNow = (perfAt: number) => performance.timeOrigin + perfAt + clockOffsetMs;
+
 class CallWatcher {
-  readonly callers = new Map<string, { ended: boolean; byCaller: boolean; cause?: string; welcomed: boolean; bridged: boolean; keyAt?: number; firstLegAt?: number }>();
+  readonly callers = new Map<string, CallerTrack>();
+  /** callers answered (direct) or past their key (ivr) with no agent leg yet: the queue as the switch shows it */
+  private readonly waiting = new Set<string>();
+  /** bgapi Job-UUID of a command before a caller's first originate → the caller and the command */
+  private readonly stepJobs = new Map<string, { call: string; cmd: string }>();
+  queueMax = 0;
   private readonly legAgent = new Map<string, { agent: string; call: string; at: number }>();
   /** the first double offers to an agent, for the JSON */
   readonly doubleAgentSamples: { agent: string; call: string; previousCall: string; previousLegCreated: boolean; msSincePrevious: number }[] = [];
@@ -217,7 +285,10 @@ class CallWatcher {
     cti.cluster.on('event', onEvent);
     this.detach.push(() => cti.cluster.off('event', onEvent));
     for (const node of cti.cluster.nodes) {
-      const onCommand = (text: string, _kind: string, _at: number, id: string) => this.onCommand(text, id);
+      const onCommand = (text: string, kind: string, at: number, id: string) => {
+        this.noteStep(text, kind, at, id);
+        this.onCommand(text, id);
+      };
       node.on('command', onCommand);
       this.detach.push(() => node.off('command', onCommand));
     }
@@ -225,6 +296,12 @@ class CallWatcher {
 
   private onEvent(ev: EslEvent): void {
     if (ev.name === 'BACKGROUND_JOB') {
+      const step = this.stepJobs.get(ev.headers['Job-UUID'] ?? '');
+      if (step) {
+        this.stepJobs.delete(ev.headers['Job-UUID']!);
+        const c = this.callers.get(step.call);
+        if (c && c.originateAt === undefined) c.steps.push({ cmd: `reply to ${step.cmd}`, at: epochNow(ev.receivedAt) });
+      }
       // an originate that failed before creating its legs (USER_NOT_REGISTERED…) has no CHANNEL_DESTROY to end them
       const legs = this.jobLegs.get(ev.headers['Job-UUID'] ?? '');
       if (legs) {
@@ -237,15 +314,26 @@ class CallWatcher {
     if (!uuid) return;
     const h = ev.headers;
     if (ev.name === 'CHANNEL_CREATE' && h['Call-Direction'] === 'inbound' && (h['Caller-Caller-ID-Number'] ?? '').startsWith(CALLER_PREFIX))
-      this.callers.set(uuid, { ended: false, byCaller: false, welcomed: false, bridged: false });
+      this.callers.set(uuid, { ended: false, byCaller: false, welcomed: false, bridged: false, steps: [] });
     const caller = this.callers.get(uuid);
     if (caller) {
       if (ev.name === 'PLAYBACK_START' && /welcome/.test(h['Playback-File-Path'] ?? '')) caller.welcomed = true;
       if (ev.name === 'CHANNEL_BRIDGE') caller.bridged = true;
-      if (ev.name === 'DTMF' && caller.keyAt === undefined) caller.keyAt = Number(h['Event-Date-Timestamp']) / 1000;
+      if (ev.name === 'CHANNEL_ANSWER' && caller.answerAt === undefined) {
+        caller.answerAt = Number(h['Event-Date-Timestamp']) / 1000;
+        caller.answerSeenAt = epochNow(ev.receivedAt);
+        if (DIRECT) this.wait(uuid);
+      }
+      if (ev.name === 'DTMF' && caller.keyAt === undefined) {
+        caller.keyAt = Number(h['Event-Date-Timestamp']) / 1000;
+        if (!DIRECT) this.wait(uuid);
+      }
+      if ((ev.name === 'CHANNEL_EXECUTE' || ev.name === 'CHANNEL_EXECUTE_COMPLETE') && caller.answerSeenAt !== undefined && caller.originateAt === undefined)
+        caller.steps.push({ cmd: `${ev.name === 'CHANNEL_EXECUTE' ? 'switch runs' : 'switch done'} ${h['Application'] ?? '?'}`, at: epochNow(ev.receivedAt) });
       if (ev.name === 'CHANNEL_HANGUP' && !caller.ended) {
         caller.ended = true;
         caller.cause = h['Hangup-Cause'] ?? '?';
+        this.waiting.delete(uuid);
       }
       // who hung up: sofia sets the disposition by the time of CHANNEL_HANGUP_COMPLETE (recv_bye = the caller's BYE)
       const disposition = h['variable_sip_hangup_disposition'];
@@ -253,18 +341,41 @@ class CallWatcher {
     }
     if (ev.name === 'CHANNEL_CREATE' && this.legAgent.has(uuid)) {
       this.liveLegs.add(uuid);
-      const c = this.callers.get(this.legAgent.get(uuid)!.call);
+      const call = this.legAgent.get(uuid)!.call;
+      const c = this.callers.get(call);
       if (c && c.firstLegAt === undefined) c.firstLegAt = Number(h['Event-Date-Timestamp']) / 1000;
+      this.waiting.delete(call);
     }
-    if (ev.name === 'CHANNEL_DESTROY' && this.legAgent.has(uuid)) this.dropLeg(uuid);
+    // the phone is free from the leg's hang-up: with wrap-up 0 the next offer may come before its CHANNEL_DESTROY
+    if ((ev.name === 'CHANNEL_HANGUP' || ev.name === 'CHANNEL_DESTROY') && this.legAgent.has(uuid)) this.dropLeg(uuid);
+  }
+
+  private wait(uuid: string): void {
+    this.waiting.add(uuid);
+    this.queueMax = Math.max(this.queueMax, this.waiting.size);
   }
 
   private dropLeg(leg: string): void {
     this.liveLegs.delete(leg);
-    const { agent, call } = this.legAgent.get(leg)!;
+    const offered = this.legAgent.get(leg);
+    if (!offered) return; // hung up, then its originate's -ERR
+    const { agent, call } = offered;
     if (this.agentLeg.get(agent) === leg) this.agentLeg.delete(agent);
     if (this.callLeg.get(call) === leg) this.callLeg.delete(call);
     this.legAgent.delete(leg);
+  }
+
+  /** the commands naming a caller between its answer and its first originate: what the CTI did before offering */
+  private noteStep(text: string, kind: string, perfAt: number, jobId: string): void {
+    const uuid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/.exec(text.startsWith('originate ') ? (/hotline_queue_call=([0-9a-f-]{36})/.exec(text)?.[1] ?? '') : text)?.[0];
+    const c = uuid ? this.callers.get(uuid) : undefined;
+    if (!c || c.answerSeenAt === undefined || c.originateAt !== undefined) return;
+    const at = epochNow(perfAt);
+    const words = text.split(/\s+/);
+    const cmd = words[0] === 'originate' || kind === 'sendmsg' ? words[0]! : `${kind} ${words[0]}${words[0] === 'uuid_setvar' ? ` ${words[2]}` : ''}`;
+    c.steps.push({ cmd, at });
+    if (cmd === 'originate') c.originateAt = at;
+    else if (kind === 'bgapi') this.stepJobs.set(jobId, { call: uuid!, cmd });
   }
 
   private onCommand(text: string, jobId: string): void {
@@ -289,7 +400,7 @@ class CallWatcher {
     }
   }
 
-  /** an offered leg counts as up from its originate until its CHANNEL_DESTROY */
+  /** an offered leg counts as up from its originate until its CHANNEL_HANGUP */
   private legAlive(leg: string): boolean {
     return this.legAgent.has(leg);
   }
@@ -343,6 +454,77 @@ class DirectoryProbe {
   }
 }
 
+/**
+ * N split at the CTI's socket (one host, one clock): the switch's CHANNEL_ANSWER → its arrival here (mod_event_socket's
+ * delivery), → the first originate written (the CTI: flow, queue, ACD), → the agent leg's CHANNEL_CREATE (the switch:
+ * bgapi thread, user/ directory lookup over xml_curl, sofia).
+ */
+function nSplit(tracks: CallerTrack[]): { deliveryMs: number[]; ctiMs: number[]; switchMs: number[] } {
+  const out = { deliveryMs: [] as number[], ctiMs: [] as number[], switchMs: [] as number[] };
+  for (const t of tracks) {
+    if (t.answerAt === undefined || t.answerSeenAt === undefined || t.originateAt === undefined || t.firstLegAt === undefined) continue;
+    out.deliveryMs.push(t.answerSeenAt - t.answerAt);
+    out.ctiMs.push(t.originateAt - t.answerSeenAt);
+    out.switchMs.push(t.firstLegAt - t.originateAt);
+  }
+  return out;
+}
+
+/** per step between CHANNEL_ANSWER and the first originate: the time since the step before it, over all calls */
+function stepGaps(tracks: CallerTrack[]): { step: string; n: number; p50: number; p99: number }[] {
+  const byStep = new Map<string, number[]>();
+  for (const t of tracks) {
+    if (t.answerSeenAt === undefined || t.originateAt === undefined) continue;
+    let prev = { cmd: 'CHANNEL_ANSWER seen', at: t.answerSeenAt };
+    for (const step of t.steps) {
+      const key = `${prev.cmd} → ${step.cmd}`;
+      const xs = byStep.get(key) ?? [];
+      xs.push(step.at - prev.at);
+      byStep.set(key, xs);
+      prev = step;
+    }
+  }
+  return [...byStep].map(([step, xs]) => ({ step, n: xs.length, p50: pct(xs, 50), p99: pct(xs, 99) })).sort((a, b) => b.n - a.n || b.p50 - a.p50);
+}
+
+/**
+ * The CTI's PostgreSQL statements during the calls: count and time from pool.query() to its result, which includes
+ * the wait for a free connection (the pool is the first limit at 10 calls/s, see below).
+ */
+class QueryProbe {
+  private readonly byStatement = new Map<string, number[]>();
+  private active = false;
+
+  constructor(pool: pg.Pool) {
+    const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+      const result = query(...args);
+      if (!this.active || !(result instanceof Promise)) return result;
+      const first = args[0] as string | { text?: string };
+      const text = (typeof first === 'string' ? first : (first?.text ?? '?')).replace(/\s+/g, ' ').slice(0, 70);
+      const t = performance.now();
+      const done = () => {
+        const xs = this.byStatement.get(text) ?? [];
+        xs.push(performance.now() - t);
+        this.byStatement.set(text, xs);
+      };
+      result.then(done, done);
+      return result;
+    };
+  }
+
+  begin(): void {
+    this.active = true;
+  }
+
+  end(): { statement: string; n: number; p50: number; p99: number; totalMs: number }[] {
+    this.active = false;
+    return [...this.byStatement]
+      .map(([statement, xs]) => ({ statement, n: xs.length, p50: pct(xs, 50), p99: pct(xs, 99), totalMs: xs.reduce((a, b) => a + b, 0) }))
+      .sort((a, b) => b.n - a.n);
+  }
+}
+
 // ------------------------------------------------------------------------------------------- main
 async function main(): Promise<void> {
   const started = new Date();
@@ -351,6 +533,8 @@ async function main(): Promise<void> {
   let facts: SwitchFacts;
   try {
     facts = await switchFacts(probeEsl);
+    // the switch's user cache (XML_CURL_USER_CACHE_MS) may hold the previous run's SIP passwords: this run sets new ones
+    for (let i = 0; i < AGENTS; i++) await probeEsl.api(`xml_flush_cache id ${FIRST_EXT + i} ${TENANT}`);
   } finally {
     await probeEsl.stop();
   }
@@ -404,6 +588,7 @@ async function main(): Promise<void> {
       FREESWITCH_ESL: ESL, FREESWITCH_ESL_PASSWORD: ESL_PASSWORD, SEED_DEMO_DATA: 'false', IVR_FLOWS_DIR: dirs.flows, PROMPTS_DIR: dirs.prompts,
       RECORDINGS_DIR: dirs.recordings, SIP_DEFAULT_TENANT: TENANT, LOGIN_RATE_LIMIT_PER_MINUTE: '10000', DRAIN_TIMEOUT_MS: '5000',
       ...(process.env.XML_CURL_SECRET ? { XML_CURL_SECRET: process.env.XML_CURL_SECRET } : {}),
+      XML_CURL_USER_CACHE_MS: SWITCH_USER_CACHE_MS,
     });
     say(`starting the CTI on 127.0.0.1:${CTI_PORT} (FreeSWITCH's xml_curl directory asks it for the agents)…`);
     cti = await startCti(env, { log: pino({ level: process.env.SIPP_LOG ?? 'silent' }), lifecycle: new Lifecycle(), ttsProvider: fakeTts, watchFlows: false, banner: false, printCredentials: false });
@@ -414,7 +599,8 @@ async function main(): Promise<void> {
 
     // the agents' phones: one UAS for all, then one REGISTER per agent pointing at it
     fs.writeFileSync(csv, `SEQUENTIAL\n${agents.map((a) => `${a.extension};[authentication username=${a.extension} password=${a.sipPassword}]`).join('\n')}\n`);
-    const uas = spawn(SIPP, ['-sf', path.join(HERE, 'agent-uas.xml'), '-i', facts.hostIp, '-p', String(UAS_PORT), '-mp', '16000', '-rtp_echo', '-nostdin', '-trace_stat', '-stf', path.join(work, 'uas-stats.csv'), '-fd', '2', '-trace_err', '-error_file', path.join(work, 'uas-errors.log')], { cwd: work, stdio: 'ignore' });
+    const uasScenario = DIRECT ? ['-sf', path.join(HERE, 'agent-talk.xml'), '-set', 'ring_ms', String(RING_MS), '-set', 'talk_ms', String(Math.round(TALK_S * 1000))] : ['-sf', path.join(HERE, 'agent-uas.xml')];
+    const uas = spawn(SIPP, [...uasScenario, '-i', facts.hostIp, '-p', String(UAS_PORT), '-mp', '16000', '-rtp_echo', '-nostdin', '-trace_stat', '-stf', path.join(work, 'uas-stats.csv'), '-fd', '2', '-trace_err', '-error_file', path.join(work, 'uas-errors.log')], { cwd: work, stdio: 'ignore' });
     children.add(uas);
     uas.on('exit', () => children.delete(uas));
     await sleep(500);
@@ -435,24 +621,31 @@ async function main(): Promise<void> {
       }
     }
 
-    say(`calling: ${CALLS} calls at ${RATE}/s to 12345 on ${facts.hostIp}:${facts.externalPort}, key ${MENU_KEY} ${keyAfterMs} ms after the answer, ${TALK_S} s on the line after it…`);
+    say(DIRECT
+      ? `calling: ${CALLS} calls at ${RATE}/s to ${DIRECT_DID} (direct queue) on ${facts.hostIp}:${facts.externalPort}; agents ring ${RING_MS} ms, talk ${TALK_S} s and hang up, wrap-up ${WRAP_S} s…`
+      : `calling: ${CALLS} calls at ${RATE}/s to 12345 on ${facts.hostIp}:${facts.externalPort}, key ${MENU_KEY} ${keyAfterMs} ms after the answer, ${TALK_S} s on the line after it…`);
     const from = new Date(Date.now() - 1000);
     const directory = new DirectoryProbe(cti, agents[0]!.extension);
+    const queries = new QueryProbe(cti.ctx.pool);
+    queries.begin();
     probe.begin();
     directory.start();
     const t0 = performance.now();
     const callerStats = path.join(work, 'caller-stats.csv');
-    await runSipp([`${facts.hostIp}:${facts.externalPort}`, '-sf', path.join(HERE, 'caller.xml'), '-i', facts.hostIp, '-p', String(CALLER_PORT), '-mp', '12000', '-r', String(RATE), '-m', String(CALLS), '-l', String(Math.max(CALLS, 1)), '-d', String(TALK_S * 1000), '-set', 'key_after_ms', String(keyAfterMs), '-key', 'caller_prefix', CALLER_PREFIX, '-timeout', String(Math.ceil(CALLS / RATE + keyAfterMs / 1000 + TALK_S + 120)), '-trace_stat', '-stf', callerStats, '-fd', '5', '-trace_err', '-error_file', path.join(work, 'caller-errors.log')], work, 'callers');
+    const callerScenario = DIRECT ? ['-sf', path.join(HERE, 'caller-direct.xml'), '-s', DIRECT_DID] : ['-sf', path.join(HERE, 'caller.xml'), '-d', String(TALK_S * 1000), '-set', 'key_after_ms', String(keyAfterMs)];
+    await runSipp([`${facts.hostIp}:${facts.externalPort}`, ...callerScenario, '-i', facts.hostIp, '-p', String(CALLER_PORT), '-mp', '12000', '-r', String(RATE), '-m', String(CALLS), '-l', String(Math.max(CALLS, 1)), '-key', 'caller_prefix', CALLER_PREFIX, '-timeout', String(Math.ceil(CALLS / RATE + keyAfterMs / 1000 + TALK_S + 120)), '-trace_stat', '-stf', callerStats, '-fd', '5', '-trace_err', '-error_file', path.join(work, 'caller-errors.log')], work, 'callers');
     const arrivalS = CALLS / RATE;
     // the last hang-ups reach the CTI: CDRs, wrap-ups
     await sleep(2000);
     const w = probe.end();
+    const statements = queries.end();
     directory.stop();
     const caller = lastStats(callerStats);
     const to = new Date();
     const tracks = [...watcher.callers.values()];
     const ended = tracks.filter((t) => t.ended);
-    const lost = ended.filter((t) => !t.byCaller);
+    // direct: the switch ends every call after the agent's BYE, so a lost caller is one never bridged to an agent
+    const lost = DIRECT ? ended.filter((t) => !t.bridged) : ended.filter((t) => !t.byCaller);
     const lostCauses: Record<string, number> = {};
     for (const t of lost) lostCauses[t.cause ?? '?'] = (lostCauses[t.cause ?? '?'] ?? 0) + 1;
     const sipFailed = Number(caller['FailedCall(C)'] ?? NaN);
@@ -464,12 +657,15 @@ async function main(): Promise<void> {
       abandonedByScript: 0,
       lost: lost.length,
       lostCauses,
-      neverWelcomed: tracks.filter((t) => !t.welcomed).length,
+      neverWelcomed: DIRECT ? 0 : tracks.filter((t) => !t.welcomed).length,
       stuckAtEnd: tracks.filter((t) => !t.ended).length,
       offers: watcher.offers,
       doubleOffersAgent: watcher.doubleAgent,
       doubleOffersCall: watcher.doubleCall,
-      nMs: tracks.flatMap((t) => (t.keyAt !== undefined && t.firstLegAt !== undefined ? [t.firstLegAt - t.keyAt] : [])),
+      nMs: tracks.flatMap((t) => {
+        const from = DIRECT ? t.answerAt : t.keyAt;
+        return from !== undefined && t.firstLegAt !== undefined ? [t.firstLegAt - from] : [];
+      }),
       switchEvents: 0,
       peakChannels: 0,
       peakCallers: 0,
@@ -487,7 +683,21 @@ async function main(): Promise<void> {
       const k = `${a.state}${a.reason ? `:${a.reason}` : ''}`;
       agentStates[k] = (agentStates[k] ?? 0) + 1;
     }
+    const split = nSplit(tracks);
+    const nMs = result.nMs;
+    const met = nMs.length > 0 && pct(nMs, 99) <= (PRESET?.targetP99Ms ?? Infinity) && lost.length === 0 && result.stuckAtEnd === 0 && watcher.doubleAgent + watcher.doubleCall === 0;
+    const p3 = (xs: number[]) => (xs.length ? `${fmt(pct(xs, 50), 1)}/${fmt(pct(xs, 99), 1)}/${fmt(Math.max(...xs), 1)}` : 'n/a');
+    const nRows: Row = DIRECT
+      ? {
+          'N answer→agent leg p50/p99/max ms': `${p3(nMs)} (n=${nMs.length})`,
+          '  ESL delivery of CHANNEL_ANSWER p50/p99/max ms': p3(split.deliveryMs),
+          '  CTI: CHANNEL_ANSWER seen→originate written p50/p99/max ms': p3(split.ctiMs),
+          '  switch: originate→agent CHANNEL_CREATE p50/p99/max ms': p3(split.switchMs),
+          'queue length max (answered, no agent leg yet)': watcher.queueMax,
+        }
+      : { 'N key→agent leg p50/p99/max ms': `${p3(nMs)} (n=${nMs.length})`, 'queue length max (past the key, no agent leg yet)': watcher.queueMax };
     const sipRow: Row = {
+      ...nRows,
       'SIPp callers ok / failed': `${caller['SuccessfulCall(C)'] ?? '?'} / ${Number.isFinite(sipFailed) ? sipFailed : '?'}`,
       'callers bridged to an agent': `${tracks.filter((t) => t.bridged).length} / ${tracks.length}`,
       'callers still up at end': String(result.stuckAtEnd),
@@ -497,13 +707,26 @@ async function main(): Promise<void> {
     };
     const name = `sipp ${RATE}/s`;
     const rows: Row[] = [
-      { ...rowFor(name, result, w, cdrs, `real FreeSWITCH ${ESL}: ${CALLS} SIPp callers at ${RATE}/s, IVR welcome + key ${MENU_KEY} (RFC 2833) after ${keyAfterMs} ms, ${TALK_S} s queue+talk, wrap-up ${WRAP_S} s, ${AGENTS} SIPp agents`), ...sipRow },
+      {
+        ...rowFor(name, result, w, cdrs, DIRECT
+          ? `real FreeSWITCH ${ESL}: ${CALLS} SIPp callers at ${RATE}/s to ${DIRECT_DID}, answered and queued at once; ${AGENTS} SIPp agents ring ${RING_MS} ms, talk ${TALK_S} s, hang up; wrap-up ${WRAP_S} s`
+          : `real FreeSWITCH ${ESL}: ${CALLS} SIPp callers at ${RATE}/s, IVR welcome + key ${MENU_KEY} (RFC 2833) after ${keyAfterMs} ms, ${TALK_S} s queue+talk, wrap-up ${WRAP_S} s, ${AGENTS} SIPp agents`),
+        ...sipRow,
+      },
     ];
     printTable(rows);
+    const gaps = stepGaps(tracks);
+    say(`host load average (1/5 min) at the end: ${os.loadavg().slice(0, 2).map((l) => l.toFixed(1)).join(' / ')} on ${os.cpus().length} cores`);
+    say('what the CTI did between the caller\'s CHANNEL_ANSWER and its first originate (gap before each step, ms; median over calls):');
+    for (const g of gaps.slice(0, 12)) say(`  ${g.step.padEnd(58)} n=${String(g.n).padStart(5)}  p50 ${fmt(g.p50, 1).padStart(7)}  p99 ${fmt(g.p99, 1).padStart(7)}`);
+    const queryTotal = statements.reduce((a, q) => a + q.n, 0);
+    say(`CTI PostgreSQL statements during the calls: ${queryTotal} (${fmt(queryTotal / Math.max(1, tracks.length), 1)} per caller); the most frequent (time incl. the pool wait, ms):`);
+    for (const q of statements.slice(0, 10)) say(`  ${String(q.n).padStart(6)}  p50 ${fmt(q.p50, 1).padStart(7)}  p99 ${fmt(q.p99, 1).padStart(7)}  ${q.statement}`);
+    if (PRESET) say(`\nPERFORMANCE.md row: | ${PRESET.load} | ${fmt(pct(nMs, 50), 0)} / ${fmt(pct(nMs, 99), 0)} | ${PRESET.modCallcenter} | p99 ≤ ${PRESET.targetP99Ms}${PRESET_ID === '4' ? ', bounded queue' : ''} | ${met ? 'met' : 'NOT met'} | queue max ${watcher.queueMax}, lost ${lost.length}, double offers ${watcher.doubleAgent}/${watcher.doubleCall} |`);
     const out = path.join(ROOT, 'bench', 'results', `sipp-${started.toISOString().replace(/[:.]/g, '-')}.json`);
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify({
-      startedAt: started, settings: { AGENTS, RATE, CALLS, TALK_S, WRAP_S, keyAfterMs, tenant: TENANT, esl: ESL, hostIp: facts.hostIp }, rows,
+      startedAt: started, preset: PRESET ? { id: PRESET_ID, ...PRESET, met } : undefined, nSplit: { deliveryP50: pct(split.deliveryMs, 50), deliveryP99: pct(split.deliveryMs, 99), ctiP50: pct(split.ctiMs, 50), ctiP99: pct(split.ctiMs, 99), switchP50: pct(split.switchMs, 50), switchP99: pct(split.switchMs, 99) }, stepGaps: gaps, statements: statements.slice(0, 30), queueMax: watcher.queueMax, settings: { ENTRY, RING_MS, SWITCH_USER_CACHE_MS, AGENTS, RATE, CALLS, TALK_S, WRAP_S, keyAfterMs, tenant: TENANT, esl: ESL, hostIp: facts.hostIp }, rows,
       details: { switch: { ...result, nMs: undefined, nP50: pct(result.nMs, 50), nP99: pct(result.nMs, 99) }, sipp: caller, agentStates, cti: { ...w, decisionsEslMs: undefined, decisionsAfterWrapUpTimerMs: undefined, dtmfToCommandMs: undefined, triggerToEnqueueMs: undefined, enqueueToOriginateMs: undefined, acdP50: fmt(pct(w.decisionsEslMs, 50), 2) }, cdrs, doubleOffersToAgents: watcher.doubleAgentSamples.slice(0, 50), directoryAnswersMs: { p50: pct(directory.answersMs, 50), p99: pct(directory.answersMs, 99), failures: directory.failures }, workDir: work },
     }, null, 2));
     say(`written ${path.relative(process.cwd(), out)} (SIPp logs in ${work})`);
