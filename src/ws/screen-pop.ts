@@ -62,13 +62,18 @@ const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is
 const stringRecord = (v: unknown): Record<string, string> =>
   v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
 
-/** Completes a pop: directory fields and previous calls are looked up only when the pop does not carry them. */
-export async function completeScreenPop(deps: ScreenPopDeps, tenantId: string, callUuid: string, pop: ScreenPop): Promise<OfferScreenPop> {
+/**
+ * Completes a pop: directory fields and previous calls are looked up only when the pop does not carry them.
+ * `withPreviousCalls: false` skips the cdrs query (the enqueue-time pop: the offer completes them for the agent).
+ */
+export async function completeScreenPop(deps: ScreenPopDeps, tenantId: string, callUuid: string, pop: ScreenPop, opts: { withPreviousCalls?: boolean } = {}): Promise<OfferScreenPop> {
   const number = pop.callerNumber ?? '';
   const needsDirectory = pop.callerName === undefined || pop.registeredAt === undefined;
   const [caller, previous] = await Promise.all([
     needsDirectory ? deps.directory.lookup(tenantId, number).catch(() => null) : Promise.resolve(null),
-    Array.isArray(pop.previousCalls) && pop.previousCalls.length > 0 && 'callUuid' in (pop.previousCalls[0] ?? {})
+    opts.withPreviousCalls === false
+      ? Promise.resolve([])
+      : Array.isArray(pop.previousCalls) && pop.previousCalls.length > 0 && 'callUuid' in (pop.previousCalls[0] ?? {})
       ? Promise.resolve(pop.previousCalls as unknown as PreviousCall[])
       : previousCalls(deps.pool, tenantId, number, callUuid, deps.previousCallLimit).catch(() => []),
   ]);
@@ -91,11 +96,12 @@ export async function completeScreenPop(deps: ScreenPopDeps, tenantId: string, c
  */
 export function queueScreenPop(deps: ScreenPopDeps, ivrPathOf?: (callUuid: string) => string[] | undefined) {
   return async (req: QueueRequest): Promise<ScreenPop> => {
+    // before the enqueue, on every caller's path to an agent: the previous calls are dropped below, so not queried
     const full = await completeScreenPop(deps, req.tenantId, req.callUuid, {
       callerNumber: req.callerNumber,
       ivrPath: ivrPathOf?.(req.callUuid) ?? [req.flowId, req.nodeId],
       vars: req.vars,
-    });
+    }, { withPreviousCalls: false });
     return { ...full, callerName: full.callerName ?? undefined, callerAddress: full.callerAddress ?? undefined, previousCalls: undefined } as ScreenPop;
   };
 }

@@ -5,7 +5,7 @@ import { randomPrefix } from '../helpers/env.js';
 import { dropPrefix } from '../acd/helpers.js';
 import { startWsServer, type WsServer } from './fixture.js';
 import { createTestTenant, createTestUser, login, type LoggedIn } from '../http/fixture.js';
-import { CallerDirectory } from '../../src/ws/index.js';
+import { CallerDirectory, queueScreenPop } from '../../src/ws/index.js';
 
 const prefix = randomPrefix('ws');
 let a: WsServer;
@@ -67,4 +67,22 @@ it('the lookup cache serves repeated lookups and forgets an entry when it is edi
   expect((await dir.lookup(tenant, '13900002222'))?.name).toBe('李四改');
   // unknown numbers are cached as such too
   expect(await dir.lookup(tenant, '10000')).toBeNull();
+});
+
+it('the enqueue-time screen pop reads the directory but not the previous calls (the offer completes those): no cdrs query before the ACD', async () => {
+  const created = await a.app.inject({ method: 'POST', url: '/callers', headers: admin.bearer, payload: { number: '13900009999', name: '排队市民', address: '西城区', kind: 'citizen', vip: true } });
+  expect(created.statusCode).toBe(201);
+  const statements: string[] = [];
+  const pool = a.ctx.pool;
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  const counting = Object.create(pool) as typeof pool;
+  (counting as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    statements.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: string })?.text));
+    return query(...args);
+  };
+  const pop = await queueScreenPop({ pool: counting, directory: new CallerDirectory(a.ctx.db) })({
+    callUuid: '6f1c2c0e-0000-4000-8000-000000000001', tenantId: tenant, callerNumber: '13900009999', skillGroup: 'g', priority: 50, flowId: 'main', nodeId: 'queue', vars: {},
+  } as Parameters<ReturnType<typeof queueScreenPop>>[0]);
+  expect(pop).toMatchObject({ callerNumber: '13900009999', callerName: '排队市民', callerAddress: '西城区', vip: true, ivrPath: ['main', 'queue'] });
+  expect(statements.filter((q) => /from cdrs/.test(q))).toEqual([]);
 });
