@@ -533,6 +533,11 @@ async function main(): Promise<void> {
   let facts: SwitchFacts;
   try {
     facts = await switchFacts(probeEsl);
+    // each call creates two sessions (caller, agent leg): past the switch's sessions-per-second limit (switch.conf
+    // max-sessions-per-second, 30 by default) it refuses the agent legs ("Throttle Error!", DESTINATION_OUT_OF_ORDER)
+    // and the ACD takes those agents out of service (话机离线)
+    const sps = Number(/per Sec out of max (\d+)/.exec(await probeEsl.api('status'))?.[1] ?? NaN);
+    if (sps < RATE * 3) say(`WARNING: FreeSWITCH allows ${sps} new sessions/s and ${RATE} calls/s need ${RATE * 2} plus re-offers: agent legs will be refused. Raise it (fs_cli -x 'fsctl sps ${Math.max(100, RATE * 5)}', or max-sessions-per-second in switch.conf).`);
     // the switch's user cache (XML_CURL_USER_CACHE_MS) may hold the previous run's SIP passwords: this run sets new ones
     for (let i = 0; i < AGENTS; i++) await probeEsl.api(`xml_flush_cache id ${FIRST_EXT + i} ${TENANT}`);
   } finally {
