@@ -1,5 +1,6 @@
 // Skill groups and agent endpoints in PostgreSQL, always within one tenant; every change is mirrored to the
 // routing state in Redis through AcdEngine.applyGroup so the queues follow the configuration at once.
+import { performance } from 'node:perf_hooks';
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import {
@@ -124,8 +125,8 @@ function clash(field: 'name' | 'code') {
 
 /** What an IVR flow's `skillGroup` names: a group id, code or name → the group id (null: none in this tenant). */
 /**
- * `known`: groups loaded at start. The last answer per reference is remembered and used while PostgreSQL is
- * unreachable, so callers are still queued during a database outage.
+ * `known`: groups loaded at start. The last answer per reference is reused for 5 s (a renamed group is seen by the
+ * next call after that), and for as long as PostgreSQL is unreachable, so callers are still queued during an outage.
  */
 export function groupRefResolver(db: Db, known: SkillGroupConfig[] = []) {
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -134,13 +135,19 @@ export function groupRefResolver(db: Db, known: SkillGroupConfig[] = []) {
     remembered.set(`${g.tenantId}\u0000${g.name}`, g.id);
     if (g.code) remembered.set(`${g.tenantId}\u0000${g.code}`, g.id);
   }
+  // a flow names the same group for every call: one lookup per reference per FRESH_MS, not one per call
+  const FRESH_MS = 5000;
+  const checkedAt = new Map<string, number>();
   return async (tenantId: string, ref: string): Promise<string | null> => {
     const key = `${tenantId}\u0000${ref}`;
+    const at = checkedAt.get(key);
+    if (at !== undefined && performance.now() - at < FRESH_MS && remembered.has(key)) return remembered.get(key)!;
     const by = UUID.test(ref) ? eq(skillGroups.id, ref) : sql`(${skillGroups.code} = ${ref} or ${skillGroups.name} = ${ref})`;
     try {
       const rows = await db.select({ id: skillGroups.id, code: skillGroups.code }).from(skillGroups).where(tenantScope(skillGroups.tenantId, tenantId, by));
       const id = (rows.find((r) => r.code === ref) ?? rows[0])?.id ?? null;
       remembered.set(key, id);
+      checkedAt.set(key, performance.now());
       return id;
     } catch (err) {
       if (remembered.has(key)) return remembered.get(key)!;

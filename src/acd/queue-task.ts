@@ -43,13 +43,14 @@ function toQueueOutcome(o: CallOutcome): QueueOutcome {
 export function createQueueHandler(opts: QueueTaskOptions): QueueHandler {
   const { engine } = opts;
   return async (req: QueueRequest, media: CallMedia): Promise<QueueOutcome> => {
+    const plainPop: ScreenPop = { callerNumber: req.callerNumber, ivrPath: [req.flowId, req.nodeId], vars: req.vars };
+    // the lookups before the enqueue run side by side: each is a PostgreSQL or Redis round trip the caller waits on.
+    // The caller directory lives in PostgreSQL: while it is down the caller is still queued, with a plain screen pop
+    const popping = opts.screenPop ? opts.screenPop(req).catch(() => plainPop) : Promise.resolve(plainPop);
+    const vipChecking = opts.isVip ? opts.isVip(req.tenantId, req.callerNumber).catch(() => false) : Promise.resolve(false);
     const groupId = UUID.test(req.skillGroup) ? req.skillGroup : ((await opts.resolveGroup?.(req.tenantId, req.skillGroup)) ?? null);
     if (!groupId) return { kind: 'overflow', reason: 'no_group' };
-    const cfg = await engine.groupConfig(groupId);
-    const plainPop: ScreenPop = { callerNumber: req.callerNumber, ivrPath: [req.flowId, req.nodeId], vars: req.vars };
-    // the caller directory lives in PostgreSQL: while it is down the caller is still queued, with a plain screen pop
-    const screenPop: ScreenPop = opts.screenPop ? await opts.screenPop(req).catch(() => plainPop) : plainPop;
-    const vip = opts.isVip ? await opts.isVip(req.tenantId, req.callerNumber).catch(() => false) : false;
+    const [cfg, screenPop, vip] = await Promise.all([engine.groupConfig(groupId), popping, vipChecking]);
     const outcome = engine.outcome(req.callUuid);
     const res = await engine.enqueue({ callUuid: req.callUuid, tenantId: req.tenantId, groupId, callerNumber: req.callerNumber, priority: req.priority, vip, screenPop });
     if (res.status === 'rejected') return { kind: 'overflow', reason: res.reason };

@@ -156,12 +156,16 @@ export class InboundPipeline {
   /** The flow's queue node: queued state, caller kept after the agent hangs up, then the ACD's queue task. */
   private async queue(req: QueueRequest, media: CallMedia): Promise<QueueOutcome> {
     const session = this.opts.tracker.get(req.callUuid);
+    let parkAfterBridge: Promise<unknown> = Promise.resolve();
     if (session) {
-      // FreeSWITCH parks the caller instead of hanging it up when the agent leaves (trace 06b): the survey follows
-      await this.command(session, `uuid_setvar ${session.uuid} park_after_bridge true`);
+      // FreeSWITCH parks the caller instead of hanging it up when the agent leaves (trace 06b): the survey follows.
+      // Not awaited before the enqueue: it is written to the switch before any originate, and an agent's phone
+      // rings for far longer than the switch takes to set a variable
+      parkAfterBridge = this.command(session, `uuid_setvar ${session.uuid} park_after_bridge true`).catch(() => {});
       if (session.state !== 'queued') session.transition('queued', `queue ${req.skillGroup}`);
     }
     const outcome = await this.opts.acd.queueHandler(req, media);
+    await parkAfterBridge;
     if (session && outcome.kind !== 'connected' && session.state === 'offering') session.transition('queued', 'offer ended');
     return outcome;
   }
