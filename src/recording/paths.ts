@@ -6,8 +6,19 @@ export const CALLS_SUBDIR = 'calls';
 
 /** The local date (center time) a recording is filed under. */
 export function dayFolder(at: Date, timeZone = 'Asia/Shanghai'): string {
-  // en-CA formats as YYYY-MM-DD
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(at);
+  return dayFormat(timeZone).format(at);
+}
+
+// building an Intl.DateTimeFormat costs about as much as a call's other recording bookkeeping together: one per zone
+const dayFormats = new Map<string, Intl.DateTimeFormat>();
+function dayFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = dayFormats.get(timeZone);
+  if (!f) {
+    // en-CA formats as YYYY-MM-DD
+    f = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dayFormats.set(timeZone, f);
+  }
+  return f;
 }
 
 export function relativeWavPath(recordingId: string, tenantId: string, at: Date, timeZone?: string): string {

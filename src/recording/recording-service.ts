@@ -94,6 +94,8 @@ interface LiveRecording {
 export class RecordingService {
   private readonly log: Logger;
   private readonly live = new Map<string, LiveRecording>();
+  /** recording folders known to exist (made by this process) */
+  private readonly madeDirs = new Set<string>();
   /** switch path → recording id, for RECORD_* events */
   private readonly byPath = new Map<string, string>();
   /** rows of recordings started while PostgreSQL was down, inserted when it is back */
@@ -169,7 +171,13 @@ export class RecordingService {
       this.saveLater(row);
     }
     // FreeSWITCH creates missing folders itself only for some file modules; on a shared mount we make sure
-    await mkdir(path.dirname(resolveInside(this.opts.recordingsDir, relative)), { recursive: true });
+    const dir = path.dirname(resolveInside(this.opts.recordingsDir, relative));
+    // one folder per day and center: made once, not once per call
+    if (!this.madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      if (this.madeDirs.size > 1000) this.madeDirs.clear();
+      this.madeDirs.add(dir);
+    }
     const switchPath = this.switchPathOf(relative);
     const rec: LiveRecording = { id, tenantId: target.tenantId, legUuid: target.legUuid, node, switchPath, startedAt: startedAt.getTime(), paused: false };
     this.live.set(id, rec);
