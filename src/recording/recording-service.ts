@@ -9,10 +9,11 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { and, desc, eq, isNull, lte } from 'drizzle-orm';
+import { and, desc, eq, isNull, lte, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { isDatabaseUnavailable } from '../db/unavailable.js';
+import { bulkInsert } from '../db/bulk-insert.js';
 import { recordings, recordingMarks, type Recording } from '../db/schema/recording.js';
 import { cdrs } from '../db/schema/calls.js';
 import { tenantScope } from '../db/schema/core.js';
@@ -162,7 +163,7 @@ export class RecordingService {
       status: 'recording',
     };
     try {
-      await this.opts.db.insert(recordings).values(row);
+      await bulkInsert(this.opts.db, recordings, [row]);
     } catch (err) {
       if (!isDatabaseUnavailable(err)) throw err;
       // every hotline call is recorded, database or not: the row goes in when PostgreSQL is back, and the
@@ -371,11 +372,17 @@ export class RecordingService {
     return m?.[1];
   }
 
+  /** the statements run for every recorded call, built once (drizzle's building cost more than the queries) */
+  private preparedStatements?: ReturnType<typeof prepareRecordingStatements>;
+  private prepared(): ReturnType<typeof prepareRecordingStatements> {
+    return (this.preparedStatements ??= prepareRecordingStatements(this.opts.db));
+  }
+
   private async onRecordStart(id: string, ev: EslEvent): Promise<void> {
     const at = eventTime(ev);
     if (!at) return;
     // the switch's own start time, so mark offsets match the file
-    await this.opts.db.update(recordings).set({ startedAt: at }).where(and(eq(recordings.id, id), eq(recordings.status, 'recording')));
+    await this.prepared().setStartedAt.execute({ id, at });
   }
 
   private async onRecordStop(id: string, ev: EslEvent): Promise<void> {
@@ -385,7 +392,7 @@ export class RecordingService {
     const endedAt = eventTime(ev) ?? new Date();
     const reportedMs = Number(h['variable_record_ms']);
     const reportedSize = Number(h['variable_record_file_size']);
-    const [current] = await this.opts.db.select().from(recordings).where(eq(recordings.id, id)).limit(1);
+    const [current] = await this.prepared().byId.execute({ id });
     if (!current) return;
     let durationMs = Number.isFinite(reportedMs) && h['variable_record_ms'] !== undefined ? reportedMs : Math.max(0, endedAt.getTime() - current.startedAt.getTime());
     let sizeBytes = Number.isFinite(reportedSize) && h['variable_record_file_size'] !== undefined ? reportedSize : null;
@@ -523,3 +530,14 @@ export async function linkCdrRecording(db: Db, tenantId: string, callUuid: strin
 
 /** how often rows of recordings started during a database outage are tried again */
 const UNSAVED_RETRY_MS = 5000;
+
+function prepareRecordingStatements(db: Db) {
+  return {
+    byId: db.select().from(recordings).where(eq(recordings.id, sql.placeholder('id'))).limit(1).prepare('recording_by_id'),
+    setStartedAt: db
+      .update(recordings)
+      .set({ startedAt: sql`${sql.placeholder('at')}::timestamptz` })
+      .where(and(eq(recordings.id, sql.placeholder('id')), eq(recordings.status, 'recording')))
+      .prepare('recording_set_started_at'),
+  };
+}

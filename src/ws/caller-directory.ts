@@ -1,6 +1,6 @@
 // The caller directory (registered citizens and enterprises) behind the screen pop: lookups by number through a
 // per-node LRU cache; edits invalidate the entry on every node (Redis pub/sub, see WsBus).
-import { and, asc, eq, ilike, or, type SQL } from 'drizzle-orm';
+import { and, asc, eq, ilike, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { callers, tenantScope, type CallerKind, type CallerRow } from '../db/schema/index.js';
 import { LruCache } from './lru.js';
@@ -40,6 +40,16 @@ export function normalizeNumber(n: string): string {
   return (t.startsWith('+') ? '+' : '') + t.replace(/[^0-9]/g, '');
 }
 
+/** built once: drizzle's query building per call cost more than the query itself (new callers miss the cache) */
+function prepareByNumber(db: Db) {
+  return db
+    .select()
+    .from(callers)
+    .where(and(eq(callers.tenantId, sql.placeholder('tenantId')), eq(callers.number, sql.placeholder('number'))))
+    .limit(1)
+    .prepare('caller_directory_by_number');
+}
+
 export class CallerDirectory {
   // null is cached too: most callers are not registered, and the miss must not hit PostgreSQL on every offer
   private readonly cache: LruCache<string, CallerRecord | null>;
@@ -51,7 +61,11 @@ export class CallerDirectory {
     opts: { cacheSize?: number; cacheTtlMs?: number } = {},
   ) {
     this.cache = new LruCache(opts.cacheSize ?? 10_000, opts.cacheTtlMs ?? 5 * 60_000);
+    this.byNumber = prepareByNumber(db);
   }
+
+  private readonly byNumber: ReturnType<typeof prepareByNumber>;
+
 
   async lookup(tenantId: string, number: string): Promise<CallerRecord | null> {
     const n = normalizeNumber(number);
@@ -59,7 +73,7 @@ export class CallerDirectory {
     const key = `${tenantId}|${n}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
-    const [row] = await this.db.select().from(callers).where(tenantScope(callers.tenantId, tenantId, eq(callers.number, n))).limit(1);
+    const [row] = await this.byNumber.execute({ tenantId, number: n });
     const rec = row ? toRecord(row) : null;
     this.cache.set(key, rec);
     return rec;
