@@ -3,6 +3,7 @@
 // garbage Content-Length desynchronises the stream. Also adds a fast path for JSON events: modesl's Event.addHeader
 // searches the header list on every insert (quadratic in ~200 headers per channel event).
 import esl, { type Event as ModeslEvent, type FrameHeaders } from 'modesl';
+import { parseEventJson } from './lazy-event-json.js';
 
 /** A frame that could not be parsed; it is skipped and the connection keeps going. */
 export class EslFrameError extends Error {
@@ -116,7 +117,7 @@ export function installModeslGuards(): void {
     if (headers['Content-Type'] === 'text/event-json') {
       let data: unknown;
       try {
-        data = JSON.parse(body ?? '');
+        data = parseEventJson(body ?? '');
       } catch (err) {
         this.emit('error', new EslFrameError(`malformed JSON event skipped: ${(err as Error).message}`));
         return;
