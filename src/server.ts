@@ -121,7 +121,9 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     const pool = createPool(env.DATABASE_URL, env.PG_POOL_MAX, { queryTimeoutMs: env.PG_QUERY_TIMEOUT_MS });
     onClose('postgres', () => pool.end());
     await applyMigrations(pool);
-    const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2 });
+    // auto-pipelining: the commands a tick issues (routing scripts, call records, claims) leave in one write, not
+    // one syscall each; at 100 calls/s the per-command writes were ~8 % of the CTI's CPU
+    const redis = new Redis(env.REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: true });
     onClose('redis', () => void redis.disconnect());
     await redis.ping();
     const ctx: AppContext = { env, log, nodeId, pool, db: createDb(pool), redis, redisPrefix: env.REDIS_PREFIX };

@@ -160,6 +160,8 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
   private malformedFrames = 0;
   private lastFrameAt = 0;
   private livenessTimer: NodeJS.Timeout | null = null;
+  /** the socket corked until the end of this tick, if any */
+  private corked: Socket | null = null;
   private probing = false;
   private readyWaiters: { resolve(): void; reject(e: Error): void; timer: NodeJS.Timeout }[] = [];
 
@@ -761,6 +763,7 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
       };
       this.pending.set(id, pending);
       try {
+        this.corkUntilTickEnd();
         send(conn, pending);
         // zero-cost unless someone listens (npm run bench measures event → command latency with it)
         if (this.listenerCount('command') > 0) this.emitSafely('command', command, kind, performance.now(), id);
@@ -768,6 +771,18 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
         this.settle(pending, new EslDisconnectedError(command, this.name), undefined, 'disconnected');
         this.log.warn({ err }, 'ESL write failed');
       }
+    });
+  }
+
+  /** Commands sent within one tick leave in one write (a syscall each was ~5 % of the CTI's CPU at 100 calls/s). */
+  private corkUntilTickEnd(): void {
+    const sock = this.sock;
+    if (!sock || this.corked === sock) return;
+    this.corked = sock;
+    sock.cork();
+    process.nextTick(() => {
+      this.corked = null;
+      sock.uncork();
     });
   }
 
