@@ -11,6 +11,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import pg from 'pg';
 import { pino } from 'pino';
 import { loadEnv } from '../src/config/env.js';
@@ -46,11 +48,18 @@ const THREE_WAY_CALLS = Number(flag('three-way', 'BENCH_THREE_WAY_CALLS', '30'))
 const WARMUP_S = Number(flag('warmup', 'BENCH_WARMUP_S', '5'));
 const OBSERVE_S = Number(flag('observe', 'BENCH_OBSERVE_S', '60'));
 const SCENARIOS = flag('scenarios', 'BENCH_SCENARIOS', 'steady,burst,threeway').split(',');
+const MEMORY_CALLS = Number(flag('memory-calls', 'BENCH_MEMORY_CALLS', '2000'));
 const DB_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://hotline:hotline@127.0.0.1:5432/hotline_bench';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const REAL_SWITCH = (process.env.FREESWITCH_ESL ?? '').trim();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** a full GC without --expose-gc on the command line (the memory scenario measures what live calls retain) */
+function fullGc(): void {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
+}
 const fakeTts: TtsProvider = { id: 'bench', render: async (text, out) => fs.writeFileSync(out, `RIFF${text}`) };
 
 // ------------------------------------------------------------------------------------------- the emulator child
@@ -261,6 +270,32 @@ async function main(): Promise<void> {
           driver.stop();
         }
       }
+    }
+    if (child && SCENARIOS.includes('memory')) {
+      // what live calls retain, apart from the garbage a busy run leaves: MEMORY_CALLS callers arrive at 100/s and
+      // stay (agents talk 150 s; the rest wait in queue with music), then a full GC and the heap per live call
+      const spec: ScenarioSpec = { name: 'memory', rate: 100, durationMs: (MEMORY_CALLS / 100) * 1000, maxCalls: MEMORY_CALLS, callerPrefix: '13500', talkMinMs: 150_000, talkMaxMs: 150_000, maxWaitMs: 150_000, menuKey: '1', hupallAfter: true };
+      process.stdout.write(`scenario memory: ${MEMORY_CALLS} calls held…\n`);
+      fullGc();
+      const idle = process.memoryUsage();
+      const idleCalls = cti.tracker.size;
+      const done = child.ask({ cmd: 'run', spec }, 'scenarioDone');
+      await sleep(spec.durationMs + 8000);
+      fullGc();
+      const held = process.memoryUsage();
+      const live = cti.tracker.size - idleCalls;
+      const kb = (bytes: number) => fmt(bytes / 1024 / Math.max(1, live), 1);
+      rows.push({
+        scenario: 'memory',
+        'calls held (peak)': String(live),
+        'heap per live call KB (after full GC)': kb(held.heapUsed - idle.heapUsed),
+        'RSS per live call KB (after full GC)': kb(held.rss - idle.rss),
+        'CTI RSS MB (idle→peak)': `${fmt(idle.rss / 1e6, 0)}→${fmt(held.rss / 1e6, 0)}`,
+        note: `${MEMORY_CALLS} callers at 100/s, IVR then queue; ${AGENTS} agents talk 150 s, the rest wait; measured ${spec.durationMs / 1000 + 8} s in, after a full GC`,
+      });
+      details.memory = { idle, held, live };
+      // not waited for (the calls would take 150 s more): the switch child is stopped with the held calls up
+      void done.catch(() => {});
     }
     rows.push({ scenario: 'ACD engine (component)', note: 'not run here (≈1 min): npx tsx bench/acd.ts — 1,000 agents / 2,000 waiting, decision latency without ESL' });
     rows.push({ scenario: 'compression (component)', note: 'not run here (ffmpeg, ≈1 min): npx tsx bench/recording.ts — minutes of audio per CPU-second' });
