@@ -95,6 +95,8 @@ interface LiveRecording {
 export class RecordingService {
   private readonly log: Logger;
   private readonly live = new Map<string, LiveRecording>();
+  /** recordings whose row insert is still in flight: their RECORD_START/STOP wait for it */
+  private readonly rowInserts = new Map<string, Promise<unknown>>();
   /** recording folders known to exist (made by this process) */
   private readonly madeDirs = new Set<string>();
   /** switch path → recording id, for RECORD_* events */
@@ -162,15 +164,25 @@ export class RecordingService {
       channels: stereo ? 2 : 1,
       status: 'recording',
     };
-    try {
-      await bulkInsert(this.opts.db, recordings, [row]);
-    } catch (err) {
-      if (!isDatabaseUnavailable(err)) throw err;
-      // every hotline call is recorded, database or not: the row goes in when PostgreSQL is back, and the
-      // housekeeping sweep finalizes it from the WAV if its RECORD_STOP came meanwhile
-      this.log.warn({ err: (err as Error).message, call: target.callUuid, recording: id }, 'database unavailable; recording row saved later');
-      this.saveLater(row);
-    }
+    // the row and the switch's recording start side by side: the conversation is recorded from its first second
+    // even when PostgreSQL is slow or down (a failing insert could take seconds to fail). RECORD_START/STOP of this
+    // recording wait for the insert (handleEvent)
+    const inserting = (async () => {
+      try {
+        await bulkInsert(this.opts.db, recordings, [row]);
+      } catch (err) {
+        if (!isDatabaseUnavailable(err)) throw err;
+        // every hotline call is recorded, database or not: the row goes in when PostgreSQL is back, and the
+        // housekeeping sweep finalizes it from the WAV if its RECORD_STOP came meanwhile
+        this.log.warn({ err: (err as Error).message, call: target.callUuid, recording: id }, 'database unavailable; recording row saved later');
+        this.saveLater(row);
+      }
+    })();
+    const inserted = inserting.then(
+      () => this.rowInserts.delete(id),
+      () => this.rowInserts.delete(id),
+    );
+    this.rowInserts.set(id, inserted);
     // FreeSWITCH creates missing folders itself only for some file modules; on a shared mount we make sure
     const dir = path.dirname(resolveInside(this.opts.recordingsDir, relative));
     // one folder per day and center: made once, not once per call
@@ -188,9 +200,20 @@ export class RecordingService {
       await node.bgapi(`uuid_record ${target.legUuid} start ${switchPath}`, { timeoutMs: this.timeoutMs });
     } catch (err) {
       this.forget(rec);
-      await this.opts.db.update(recordings).set({ status: 'failed', endedAt: new Date() }).where(eq(recordings.id, id));
+      await inserted;
+      const unsaved = this.unsavedRows.get(id);
+      if (unsaved) Object.assign(unsaved, { status: 'failed', endedAt: new Date() });
+      else await this.opts.db.update(recordings).set({ status: 'failed', endedAt: new Date() }).where(eq(recordings.id, id)).catch(() => {});
       this.log.error({ err, call: target.callUuid, leg: target.legUuid }, 'recording could not be started');
       throw new RecordingError('switch_refused', '录音启动失败', 502);
+    }
+    try {
+      await inserting;
+    } catch (err) {
+      // a row PostgreSQL refuses for good (not an outage): a recording nobody could find must not go on
+      this.forget(rec);
+      await node.bgapi(`uuid_record ${target.legUuid} stop ${switchPath}`, { timeoutMs: this.timeoutMs }).catch(() => {});
+      throw err;
     }
     this.log.info({ call: target.callUuid, leg: target.legUuid, recording: id, path: switchPath }, 'recording started');
     return id;
@@ -351,6 +374,11 @@ export class RecordingService {
     if (!file) return;
     const id = this.byPath.get(file) ?? this.idFromPath(file);
     if (!id) return;
+    const inserting = this.rowInserts.get(id);
+    if (inserting) {
+      void inserting.then(() => this.handleEvent(ev));
+      return;
+    }
     const unsaved = this.unsavedRows.get(id);
     if (unsaved) {
       // its row is not in the database yet (outage): keep the switch's start time; saveUnsaved finalizes it
