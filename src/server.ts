@@ -1,5 +1,6 @@
 // The composition of one CTI node: every module started in dependency order, wired to the inbound call path, served
 // over HTTP, with drain and close hooks. src/main.ts runs it for `npm start`; tests and the demo start it in-process.
+import { directoryCacheFor } from './http/directory-cache.js';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -9,7 +10,7 @@ import type { Env } from './config/env.js';
 import type { AppContext } from './app-context.js';
 import { createPool, createDb, applyMigrations } from './db/client.js';
 import { ensureDemoData, type DemoDataResult } from './auth/demo-data.js';
-import { EslCluster } from './esl/index.js';
+import { EslCluster, type EslNode } from './esl/index.js';
 import { startEmulator, type RunningEmulator, type EmulatorOptions } from './sim/index.js';
 import { CallTracker, CdrWriter, NodeLiveness } from './calls/index.js';
 import { RecordingService, recordAgentAnswer, startRecordingModule } from './recording/index.js';
@@ -139,6 +140,19 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     // --- ESL
     const cluster = new EslCluster({ nodes: eslNodes, password: env.FREESWITCH_ESL_PASSWORD, commandTimeoutMs: env.ESL_COMMAND_TIMEOUT_MS, log, metrics: eslMetrics });
     onClose('esl', () => cluster.stop());
+    if (env.XML_CURL_USER_CACHE_MS > 0) {
+      // FreeSWITCH keeps each agent's directory entry (cacheable): a changed user must not wait out the cache.
+      // The whole user cache is flushed, rare as edits are: the switch keys entries by the domain it looked up
+      // (the tenant for offers, the profile's forced domain for REGISTERs), which the CTI cannot know
+      const flush = (node: EslNode): void => {
+        node.bgapi('xml_flush_cache').catch((err: unknown) => log.warn({ err: (err as Error).message, node: node.name }, 'switch user cache not flushed'));
+      };
+      directoryCacheFor(ctx).onChange = () => {
+        for (const node of cluster.nodes) if (node.isConnected) flush(node);
+      };
+      // users may have changed while this node was away (or the database was restored): start from a clean cache
+      for (const node of cluster.nodes) node.on('connected', () => flush(node));
+    }
 
     // --- calls, recording, ACD
     const cdr = new CdrWriter({ pool, redisUrl: env.REDIS_URL, prefix: env.REDIS_PREFIX, log });

@@ -61,11 +61,13 @@ export const envSchema = z.object({
   /**
    * FreeSWITCH keeps each agent's directory entry this long (the `cacheable` attribute, its core user cache), so an
    * offer's user/ dial needs no xml_curl round trip to this server (the per-offer lookup was seconds under load).
-   * 0 = not cached. A changed SIP password or a disabled phone reaches the switch only after this time.
+   * 0 = not cached. A user change flushes the switches' user cache at once (`xml_flush_cache`, sent by the node
+   * that made the change to every switch it drives, and again by every node that hears of it through Redis).
+   * Default 30 min: a shorter entry expires under load and the next offer waits on xml_curl again.
    * At most 2,147,483: FreeSWITCH computes the expiry as int ms × 1000 (switch_xml.c), so 1 h overflows into
    * "already expired" and every offer asks again (seen on 1.11.3-dev).
    */
-  XML_CURL_USER_CACHE_MS: z.coerce.number().int().min(0).max(2_147_483).default(0),
+  XML_CURL_USER_CACHE_MS: z.coerce.number().int().min(0).max(2_147_483).default(1_800_000),
   /** tenant whose agents are served when the SIP domain does not name a tenant (e.g. the domain is an IP address) */
   SIP_DEFAULT_TENANT: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/).default('demo'),
   /** reverse proxies whose X-Forwarded-For is believed: "" none (default), "true" any, or addresses/CIDRs "10.0.0.1,10.0.1.0/24" */

@@ -25,7 +25,7 @@ export function directoryChannel(redisPrefix: string): string {
 }
 
 /** what is published: the tenant and the extensions whose entries are stale ([] = the whole tenant) */
-interface DirectoryChange {
+export interface DirectoryChange {
   tenantId: string;
   extensions: string[];
 }
@@ -41,6 +41,11 @@ export class DirectoryCache {
   private subscriber?: Redis;
   /** apps started on this cache (tests build several apps on one context); the last stop unsubscribes */
   private starts = 0;
+  /**
+   * Told of every change this node hears of (its own and other nodes'), and of `null` when changes may have been
+   * missed: the switch's own user cache (XML_CURL_USER_CACHE_MS) is flushed from here.
+   */
+  onChange: ((change: DirectoryChange | null) => void) | null = null;
 
   constructor(
     private readonly db: Db,
@@ -92,14 +97,19 @@ export class DirectoryCache {
       if (ch !== channel) return;
       try {
         const change = JSON.parse(message) as DirectoryChange;
-        if (typeof change.tenantId === 'string' && Array.isArray(change.extensions)) this.forget(change);
+        if (typeof change.tenantId === 'string' && Array.isArray(change.extensions)) {
+          this.forget(change);
+          this.onChange?.(change);
+        }
       } catch {
         log.warn({ message }, 'directory cache: unreadable change message ignored');
       }
     });
     let subscribedOnce = false;
     sub.on('ready', () => {
-      if (subscribedOnce) this.clear();
+      if (!subscribedOnce) return;
+      this.clear();
+      this.onChange?.(null);
     });
     await sub.subscribe(channel);
     subscribedOnce = true;
@@ -158,7 +168,10 @@ export function directoryCacheFor(ctx: AppContext): DirectoryCache {
 export async function invalidateDirectoryUser(ctx: AppContext, tenantId: string, extensions: (string | null | undefined)[]): Promise<void> {
   const change: DirectoryChange = { tenantId, extensions: [...new Set(extensions.filter((x): x is string => !!x))] };
   if (change.extensions.length === 0) return;
-  caches.get(ctx)?.forget(change);
+  const cache = caches.get(ctx);
+  cache?.forget(change);
+  // this node flushes the switches' user cache itself: it must not depend on Redis delivering the message
+  cache?.onChange?.(change);
   try {
     await ctx.redis.publish(directoryChannel(ctx.redisPrefix), JSON.stringify(change));
   } catch (err) {

@@ -92,6 +92,8 @@ export class ApiCommands {
     T.set('uptime', (_a, r) => r(String(Math.floor((core.now() - core.startedMs) / 1000))));
     T.set('hostname', (_a, r) => r(core.identity.hostname));
     T.set('reloadxml', (_a, r) => r('+OK [Success]\n'));
+    // the emulator's directory keeps no user cache: nothing to clear (mod_commands' reply text)
+    T.set('xml_flush_cache', (_a, r) => r('+OK cleared 0 entries\n'));
     T.set('echo', (a, r) => r(a));
     T.set('global_setvar', (a, r) => {
       const i = a.indexOf('=');

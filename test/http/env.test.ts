@@ -39,6 +39,7 @@ describe('environment', () => {
     LOGIN_RATE_LIMIT_PER_MINUTE: '1e9',
     XML_CURL_SECRET: 'short',
     XML_CURL_ALLOW_REMOTE: 'TRUE!',
+    XML_CURL_USER_CACHE_MS: '2147484',
     SIP_DEFAULT_TENANT: 'Demo Center',
     SEED_DEMO_DATA: '2',
     RECORDING_COMPRESSION: 'thread',

@@ -42,7 +42,7 @@ describe('/freeswitch/directory', () => {
     expect(res.headers['content-type']).toContain('text/xml');
     expect(res.body).toContain('<document type="freeswitch/xml">');
     expect(res.body).toContain('<domain name="10.0.0.1">');
-    expect(res.body).toContain('<user id="1088">');
+    expect(res.body).toContain('<user id="1088" cacheable="1800000">');
     expect(res.body).toContain(`<param name="password" value="${agent.sipPassword}"/>`);
     expect(res.body).toContain(`<variable name="hotline_tenant" value="${tenantId}"/>`);
     expect(res.body).toContain(`<variable name="hotline_user_id" value="${agent.id}"/>`);
@@ -92,7 +92,7 @@ describe('/freeswitch/directory', () => {
     try {
       const ok = await openApp.inject({ method: 'POST', url: `/freeswitch/directory?token=${SECRET}`, headers: formHeaders, payload, remoteAddress: '10.1.2.3' });
       expect(ok.statusCode).toBe(200);
-      expect(ok.body).toContain('<user id="1088">');
+      expect(ok.body).toContain('<user id="1088" cacheable="1800000">');
       const noSecret = await openApp.inject({ method: 'POST', url: '/freeswitch/directory', headers: formHeaders, payload, remoteAddress: '10.1.2.3' });
       expect(noSecret.statusCode).toBe(401);
     } finally {
@@ -112,7 +112,7 @@ describe('/freeswitch/directory', () => {
     });
     expect(created.statusCode).toBe(201);
     const res = await app.inject({ method: 'POST', url: `/freeswitch/directory?token=${SECRET}`, headers: formHeaders, payload: form({ user: '1099', domain: 'pbx', action: 'sip_auth' }) });
-    expect(res.body).toContain('<user id="1099">');
+    expect(res.body).toContain('<user id="1099" cacheable="1800000">');
     expect(res.body).toContain('<variable name="effective_caller_id_name" value="新人"/>');
   });
 

@@ -76,7 +76,7 @@ const CALLS = Number(flag('calls', 'SIPP_CALLS', PRESET ? String(Math.round(RATE
 const TALK_S = Number(flag('talk', 'SIPP_TALK_S', String(PRESET?.talkS ?? 10)));
 const WRAP_S = Number(flag('wrap', 'SIPP_WRAP_S', PRESET ? '0' : '2'));
 /** XML_CURL_USER_CACHE_MS for the run's CTI: FreeSWITCH caches the agents' directory entries (0: xml_curl per offer) */
-const SWITCH_USER_CACHE_MS = flag('switch-user-cache-ms', 'XML_CURL_USER_CACHE_MS', '0');
+const SWITCH_USER_CACHE_MS = flag('switch-user-cache-ms', 'XML_CURL_USER_CACHE_MS', '1800000');
 /** direct: the agent phone rings this long before answering */
 const RING_MS = Number(flag('ring-ms', 'SIPP_RING_MS', '200'));
 const FIRST_EXT = Number(flag('first-extension', 'SIPP_FIRST_EXTENSION', '1001'));
@@ -317,7 +317,8 @@ class CallWatcher {
       this.callers.set(uuid, { ended: false, byCaller: false, welcomed: false, bridged: false, steps: [] });
     const caller = this.callers.get(uuid);
     if (caller) {
-      if (ev.name === 'PLAYBACK_START' && /welcome/.test(h['Playback-File-Path'] ?? '')) caller.welcomed = true;
+      // the CTI subscribes to no PLAYBACK_* events: its playback of the welcome ending is the proof it was played
+      if (ev.name === 'CHANNEL_EXECUTE_COMPLETE' && h['Application'] === 'playback' && /welcome/.test(h['Application-Data'] ?? '')) caller.welcomed = true;
       if (ev.name === 'CHANNEL_BRIDGE') caller.bridged = true;
       if (ev.name === 'CHANNEL_ANSWER' && caller.answerAt === undefined) {
         caller.answerAt = Number(h['Event-Date-Timestamp']) / 1000;
