@@ -524,6 +524,18 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
 
   // ------------------------------------------------------------ re-adoption
 
+  /** Those of `uuids` the switch says exist (uuid_exists); an unanswered question counts as gone. */
+  private async stillExisting(node: EslNode, uuids: Set<string>): Promise<Set<string>> {
+    const found = new Set<string>();
+    await Promise.all(
+      [...uuids].map(async (uuid) => {
+        const reply = await node.bgapi(`uuid_exists ${uuid}`, { timeoutMs: 3000 }).catch(() => '');
+        if (reply.trim() === 'true') found.add(uuid);
+      }),
+    );
+    return found;
+  }
+
   /** After a (re)connect: adopt live calls we do not hold, finalize those that vanished. */
   private async resync(rows: ChannelRow[], node: EslNode, info: ResyncInfo): Promise<void> {
     const live = new Map(rows.map((r) => [r.uuid, r]));
@@ -537,14 +549,23 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
     for (const r of records) for (const l of r.legs) legsOfRecords.add(l.uuid);
 
     // calls held in memory whose caller vanished while the connection was down (not those newer than the rows)
-    for (const s of [...this.calls.values()]) {
-      if (s.node !== node.name) continue;
+    const held = [...this.calls.values()].filter((s) => {
+      const m = this.meta.get(s);
+      return s.node === node.name && m && !m.finalizing && m.lastEventAt < info.requestedAt;
+    });
+    // a real switch lists a new channel in `show channels` only once its core database caught up (~100 ms after
+    // the channel exists): a channel missing from the rows is asked about before it is taken for gone
+    const missing = new Set<string>();
+    for (const s of held) for (const leg of s.legs.values()) if (leg.hungUpAt === undefined && !live.has(leg.uuid)) missing.add(leg.uuid);
+    const stillThere = await this.stillExisting(node, missing);
+    const up = (uuid: string): boolean => live.has(uuid) || stillThere.has(uuid);
+    for (const s of held) {
       const m = this.meta.get(s);
       if (!m || m.finalizing || m.lastEventAt >= info.requestedAt) continue;
-      if (live.has(s.uuid)) {
+      if (up(s.uuid)) {
         // the caller is still up, but an agent (or other party) left unseen: the call layer must hear of it
         for (const leg of s.legs.values()) {
-          if (leg.uuid === s.uuid || leg.hungUpAt !== undefined || live.has(leg.uuid)) continue;
+          if (leg.uuid === s.uuid || leg.hungUpAt !== undefined || up(leg.uuid)) continue;
           leg.hungUpAt = Date.now();
           s.log.warn({ leg: leg.uuid, role: leg.role }, 'leg vanished while the ESL connection was down');
           this.persist(s);
@@ -553,7 +574,7 @@ export class CallTracker extends EventEmitter<CallTrackerEvents> {
         continue;
       }
       s.log.warn('call vanished while the ESL connection was down');
-      for (const leg of s.legs.values()) if (!live.has(leg.uuid)) leg.hungUpAt ??= Date.now();
+      for (const leg of s.legs.values()) if (!up(leg.uuid)) leg.hungUpAt ??= Date.now();
       this.meta.get(s)?.media.markGone();
       s.killTasks('vanished');
       this.finalize(s, { recovered: true });

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { EslNode, EslCommandError, type ChannelRow } from '../../src/esl/index.js';
 import { realSwitchUp, realSwitchName, eslHost as host, eslPort as port, eslPassword as password } from './real-switch.js';
+import { until } from '../e2e/cti-fixture.js';
 
 const dialstring = process.env.FREESWITCH_TEST_DIALSTRING ?? 'loopback/9196/default';
 const up = await realSwitchUp('esl.test.ts');
@@ -41,6 +42,8 @@ const up = await realSwitchUp('esl.test.ts');
     const job = await node.bgapi(`originate {origination_uuid=${parked},originate_timeout=20}${dialstring} &park()`, { timeoutMs: 25_000 });
     expect(job).toMatch(/^\+OK/);
     expect(await node.api(`uuid_exists ${parked}`)).toBe('true');
+    // the switch lists a channel in `show channels` once its core database caught up (~100 ms after the originate)
+    await until(async () => (await node.showChannels()).some((r) => r.uuid === parked), 3000, 'the parked call in show channels');
     const resynced = new Promise<ChannelRow[]>((resolve) => node.once('resync', resolve));
     const before = node.health().reconnects;
     // cut the TCP connection under the node, as a network blip would

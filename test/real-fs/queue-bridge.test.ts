@@ -75,6 +75,8 @@ if (noSipp) console.warn(`[real-fs] queue-bridge.test.ts skipped: ${noSipp}`);
     expect([bridged.headers['Bridge-A-Unique-ID'], bridged.headers['Bridge-B-Unique-ID']]).toEqual([hotlineLeg, agentLeg]);
     expect(await fs.api(`uuid_getvar ${hotlineLeg} bridge_uuid`)).toBe(agentLeg);
     expect(await fs.api(`uuid_getvar ${agentLeg} bridge_uuid`)).toBe(hotlineLeg);
+    // `show channels` lists a channel once the switch's core database caught up (~100 ms after it exists)
+    await until(async () => (await fs.channels()).some((r) => r.uuid === agentLeg), 3000, 'the agent leg in show channels');
     expect((await fs.channels()).find((r) => r.uuid === agentLeg)?.name).toMatch(new RegExp(`^sofia/hotline-agents/${agent.extension}@`));
     expect(await fs.api(`uuid_getvar ${hotlineLeg} park_after_bridge`)).toBe('true');
 

@@ -98,7 +98,8 @@ export class SwitchObserver {
 
   constructor() {
     // the CTI's subscription plus what a test reads to see what the switch really did (apps run, files played)
-    const events = [...HOTLINE_EVENTS, 'CHANNEL_EXECUTE', 'PLAYBACK_START', 'PLAYBACK_STOP'];
+    // before the CTI's list: everything after CUSTOM in an `event` command is taken as a CUSTOM subclass
+    const events = ['CHANNEL_EXECUTE', 'PLAYBACK_START', 'PLAYBACK_STOP', ...HOTLINE_EVENTS];
     this.node = new EslNode({ host, port: eslPort, password: eslPassword, events, log: pino({ level: 'silent' }), reconnect: { initialMs: 50, maxMs: 500 } });
     this.node.on('event', (ev) => this.events.push(ev));
   }
