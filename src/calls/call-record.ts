@@ -33,43 +33,9 @@ export interface CallRecord {
   savedAt: number;
 }
 
-export function toRecord(s: CallSession, ctiNode?: string): CallRecord {
+/** The record's fields, referring to the live session's own objects (serialize at once, or copy: toRecord). */
+function recordView(s: CallSession, ctiNode?: string): CallRecord {
   return {
-    v: 1,
-    uuid: s.uuid,
-    tenantId: s.tenantId,
-    node: s.node,
-    ctiNode,
-    direction: s.direction,
-    state: s.state,
-    callerNumber: s.callerNumber,
-    calleeNumber: s.calleeNumber,
-    did: s.did,
-    times: { ...s.times },
-    legs: [...s.legs.values()].map((l) => ({ ...l })),
-    agentId: s.agentId,
-    skillGroupId: s.skillGroupId,
-    recordingId: s.recordingId,
-    lastIvrNode: s.lastIvrNode,
-    ivrPath: [...s.ivrPath],
-    holdMs: s.holdMs,
-    holdStartedAt: s.holdStartedAt,
-    hangupCause: s.hangupCause,
-    hangupSide: s.hangupSide,
-    hangupRequestedBySystem: s.hangupRequestedBySystem || undefined,
-    variables: { ...s.variables },
-    legEvents: s.legEvents.map((e) => ({ ...e })),
-    legEventSeq: s.legEventSeq,
-    savedAt: Date.now(),
-  };
-}
-
-/**
- * The record as JSON, straight from the live session (no copies: it is serialized at once). For the saves while
- * the call is up; toRecord makes the snapshot a CDR is built from.
- */
-export function recordJson(s: CallSession, ctiNode?: string): string {
-  const r: CallRecord = {
     v: 1,
     uuid: s.uuid,
     tenantId: s.tenantId,
@@ -97,7 +63,24 @@ export function recordJson(s: CallSession, ctiNode?: string): string {
     legEventSeq: s.legEventSeq,
     savedAt: Date.now(),
   };
-  return JSON.stringify(r);
+}
+
+/** A snapshot of the session, safe to keep while the call goes on (the CDR is built from it). */
+export function toRecord(s: CallSession, ctiNode?: string): CallRecord {
+  const r = recordView(s, ctiNode);
+  return {
+    ...r,
+    times: { ...r.times },
+    legs: r.legs.map((l) => ({ ...l })),
+    ivrPath: [...r.ivrPath],
+    variables: { ...r.variables },
+    legEvents: r.legEvents.map((e) => ({ ...e })),
+  };
+}
+
+/** The record as JSON, straight from the live session (no copies: it is serialized at once). For the saves while the call is up. */
+export function recordJson(s: CallSession, ctiNode?: string): string {
+  return JSON.stringify(recordView(s, ctiNode));
 }
 
 export function parseRecord(json: string): CallRecord | null {
