@@ -29,6 +29,20 @@ async function oneAgentGroup(node: TestNode, noAnswerTimeoutMs = 15_000) {
 }
 
 /** node-a rings the one agent for caller 1 (its originate pending); caller 2 waits, owned by node-b */
+/** One node, a one-agent group: caller 1's originate to the agent is pending (slow executor), caller 2 waits. */
+async function firstOfferPendingSecondQueued() {
+  const ex = new SlowOriginateExecutor();
+  const node = await startNode(prefix, 'n1', {}, ex);
+  nodes = [node];
+  const { agentId, g } = await oneAgentGroup(node);
+  const c1 = call(g.id, 1);
+  const c2 = call(g.id, 2);
+  await node.engine.enqueue(c1);
+  const first = await ex.nextOfferOf(c1.callUuid);
+  expect(await node.engine.enqueue(c2)).toEqual({ status: 'queued', position: 1 });
+  return { ex, node, agentId, g, c1, c2, first };
+}
+
 async function twoNodesOfferingOnA() {
   const ex1 = new SlowOriginateExecutor();
   const ex2 = new SlowOriginateExecutor();
@@ -46,15 +60,7 @@ async function twoNodesOfferingOnA() {
 
 describe('caller abandons while the originate to the agent is pending', () => {
   it('the agent is not offered the next caller until that originate settled, then is offered it', async () => {
-    const ex = new SlowOriginateExecutor();
-    const node = await startNode(prefix, 'n1', {}, ex);
-    nodes = [node];
-    const { agentId, g } = await oneAgentGroup(node);
-    const c1 = call(g.id, 1);
-    const c2 = call(g.id, 2);
-    await node.engine.enqueue(c1);
-    const first = await ex.nextOfferOf(c1.callUuid);
-    expect(await node.engine.enqueue(c2)).toEqual({ status: 'queued', position: 1 });
+    const { ex, node, agentId, c1, c2, first } = await firstOfferPendingSecondQueued();
 
     const abandoned = node.engine.outcome(c1.callUuid);
     await node.engine.abandon(c1.callUuid);
@@ -170,16 +176,8 @@ async function colleague(node: TestNode): Promise<string> {
 
 describe('代答 while the originate to the offered agent is pending', () => {
   it('A is held until its originate settled (no second offer meanwhile), then has no miss and is offered the next caller', async () => {
-    const ex = new SlowOriginateExecutor();
-    const node = await startNode(prefix, 'n1', {}, ex);
-    nodes = [node];
-    const { agentId: a, g } = await oneAgentGroup(node);
+    const { ex, node, agentId: a, c1, c2, first } = await firstOfferPendingSecondQueued();
     const b = await colleague(node);
-    const c1 = call(g.id, 1);
-    const c2 = call(g.id, 2);
-    await node.engine.enqueue(c1);
-    const first = await ex.nextOfferOf(c1.callUuid);
-    expect(await node.engine.enqueue(c2)).toEqual({ status: 'queued', position: 1 });
 
     const outcome = node.engine.outcome(c1.callUuid);
     expect(await node.engine.callPickedUp(c1.callUuid, b)).toBe('ok');
