@@ -217,6 +217,8 @@ describe('recording compression', () => {
       await until(async () => (await rowOf(id)).status === 'compressed', 30_000);
       await until(() => !existsSync(wav));
       expect(cti.stats.compressed).toBe(0); // not this process
+      // the worker logs after it updated the row: its line may reach the pipe a moment later
+      await until(() => output.includes('recording compressed'), 5000).catch(() => {});
       expect(output).toContain('recording compressed');
       worker.kill('SIGTERM');
       expect(await exited).toBe(0);
