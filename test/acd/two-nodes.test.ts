@@ -75,6 +75,13 @@ describe('two CTI nodes on one Redis', () => {
     // the talk → wrap-up → ready cycle, driven on either node
     for (const n of nodes) {
       n.engine.on('callOutcome', (o) => {
+        // an answer that came back after the caller hung up (no abort reached the executor) is stale: the engine
+        // hangs up the agent's leg and frees them without a call
+        const staleAnswerBy = o.outcome === 'abandoned' ? answered.get(o.callUuid) : undefined;
+        if (staleAnswerBy) {
+          answered.delete(o.callUuid);
+          busyAgents.delete(staleAnswerBy);
+        }
         if (o.outcome !== 'answered') return;
         const agentId = o.agentId;
         setTimeout(() => {
