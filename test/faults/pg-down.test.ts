@@ -138,14 +138,13 @@ describe(`PostgreSQL down for ${DOWN_MS / 1000} s under load`, () => {
       for (const r of cdrAgents.rows) agentsOf.set(r.agent_id, r.n);
       expect([...agentsOf.values()].reduce((x, y) => x + y, 0)).toBe(answeredCalls.length + lastMomentAnswers);
 
-      // agent state periods: every talking period of the outage logged once (a call's talk ends in wrap-up)
-      await until(
-        async () =>
-          (await count(`select count(*)::int n from agent_state_log where tenant_id = $1 and state = 'talking' and started_at >= $2`, [e.tenant, new Date(downAt)])) ===
-          answeredCalls.length,
-        30_000,
-        'talking periods written',
-      );
+      // agent state periods: every talking period of the outage logged once (a call's talk ends in wrap-up), also
+      // the talks of callers answered in the instant they gave up
+      const talkingPeriods = () =>
+        count(`select count(*)::int n from agent_state_log where tenant_id = $1 and state = 'talking' and started_at >= $2`, [e.tenant, new Date(downAt)]);
+      await until(async () => (await talkingPeriods()) === answeredCalls.length + lastMomentAnswers, 30_000, 'talking periods written').catch(async (err: Error) => {
+        throw new Error(`${err.message}: ${await talkingPeriods()} of ${answeredCalls.length} + ${lastMomentAnswers} answered as they gave up`);
+      });
       const dup = await check.query<{ n: number }>(
         `select count(*)::int n from (select agent_id, state, started_at from agent_state_log where tenant_id = $1
            group by agent_id, state, started_at having count(*) > 1) d`,
