@@ -57,7 +57,8 @@ it('B is reserved for the transfer: a caller arriving meanwhile waits, B rings t
   // the transferred call ends: B (after wrap-up, if any) gets the waiting caller
   phoneB.set({ kind: 'answer', afterMs: 100 });
   caller1.hangup();
-  await until(async () => (await offersTo(caller2.uuid!)).includes(b.id) || (await offersTo(caller2.uuid!)).includes(a.id), 10_000, 'caller 2 offered');
+  // A's 10 s wrap-up began when B answered, B's begins now: the 10 s left no margin under load
+  await until(async () => (await offersTo(caller2.uuid!)).includes(b.id) || (await offersTo(caller2.uuid!)).includes(a.id), 25_000, 'caller 2 offered');
   await until(async () => [(await cti.acd.engine.agent(a.id))?.callUuid, (await cti.acd.engine.agent(b.id))?.callUuid].includes(caller2.uuid!) && Boolean(emu.emulator.channel(caller2.uuid!)?.partner), 10_000, 'caller 2 answered');
   caller2.hangup();
   for (const ag of [a, b]) {
@@ -70,7 +71,7 @@ it('B is reserved for the transfer: a caller arriving meanwhile waits, B rings t
   await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: aSession.bearer, payload: {} });
   const bSession = await login(cti.app, b.loginId, b.password);
   await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: bSession.bearer, payload: {} });
-});
+}, 60_000);
 
 it('race: B turns ready with a caller waiting while a transfer to B starts — B gets exactly one of the two', async () => {
   const emu = cti.emulator!;
