@@ -27,9 +27,15 @@ const closed = (c: TestClient) => new Promise<{ code: number; at: number }>((res
 it('a client answering pings stays; one that stops is closed and stays signed in', async () => {
   const session = await login(s.app, agent.loginId, agent.password);
   const healthy = await TestClient.open(`${s.url}/ws/agent`, { token: session.token });
+  // it answers pings until it has signed in (with a 150 ms heartbeat a loaded database could outlast it), then goes silent
   const silent = await TestClient.open(`${s.url}/ws/agent`, { token: session.token, autoPong: false });
+  let answering = true;
+  silent.ws.on('ping', (data) => {
+    if (answering) silent.ws.pong(data);
+  });
   await silent.type('messages.unread');
   expect(await silent.command('sign_in')).toMatchObject({ type: 'ack' });
+  answering = false;
   const gone = closed(silent);
   const { code } = await gone;
   expect(code).toBe(1006); // terminated, no close handshake
