@@ -192,6 +192,8 @@ async function main(): Promise<void> {
       FREESWITCH_ESL: eslSetting, ...(process.env.FREESWITCH_ESL_PASSWORD ? { FREESWITCH_ESL_PASSWORD: process.env.FREESWITCH_ESL_PASSWORD } : {}),
       SEED_DEMO_DATA: 'false', IVR_FLOWS_DIR: dirs.flows, PROMPTS_DIR: dirs.prompts, RECORDINGS_DIR: dirs.recordings, SIP_DEFAULT_TENANT: tenant,
       LOGIN_RATE_LIMIT_PER_MINUTE: '10000', DRAIN_TIMEOUT_MS: '5000',
+      // to see what the recording compressor's ffmpeg children cost the CTI: RECORDING_COMPRESSION=off npm run bench
+      ...(process.env.RECORDING_COMPRESSION ? { RECORDING_COMPRESSION: process.env.RECORDING_COMPRESSION } : {}),
     });
     cti = await startCti(env, { log: pino({ level: process.env.BENCH_LOG ?? 'silent' }), lifecycle: new Lifecycle(), ttsProvider: fakeTts, watchFlows: false, banner: false, printCredentials: false, listen: false });
     await sleep(300);

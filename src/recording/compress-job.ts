@@ -1,9 +1,10 @@
 // The compression job body, kept free of BullMQ and Redis so a worker thread (compress-thread.ts) loads only this,
-// drizzle and the schema: ffmpeg WAV → Opus in Ogg, ffprobe check of the result, the row switched to it, and only
-// then the WAV deleted.
+// drizzle and the schema: ffmpeg WAV → Opus in Ogg, the result's duration checked against the WAV's (both read from
+// the files' headers, ffprobe only for formats those readers do not know), the row switched to it, and only then the
+// WAV deleted.
 //
-// Why Opus (Ogg) and not MP3: Ogg pages carry sample-exact granule positions, so ffprobe's duration of the result
-// matches the WAV to a few ms and the 1 % / 100 ms check is meaningful (an 8 kHz MP3 reports up to ~190 ms more:
+// Why Opus (Ogg) and not MP3: Ogg pages carry sample-exact granule positions, so the result's duration matches the
+// WAV's to the ms and the 1 % / 100 ms check is meaningful (an 8 kHz MP3 reports up to ~190 ms more:
 // frame padding that ffprobe does not subtract). Opus at 24 kbit/s keeps both stereo channels intelligible for
 // speech at ~1/10 of the WAV (8 kHz 16-bit stereo = 256 kbit/s); every current browser plays and seeks it.
 import { spawn } from 'node:child_process';
@@ -15,6 +16,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { recordings } from '../db/schema/recording.js';
 import { compressedPathFor, resolveInside } from './paths.js';
+import { oggOpusDurationMs, wavDurationMs as wavHeaderDurationMs } from './media-duration.js';
 
 export const COMPRESSED_FORMAT = 'opus';
 export const COMPRESSED_EXTENSION = 'opus';
@@ -57,6 +59,10 @@ function run(cmd: string, args: string[], niceness: number): Promise<string> {
   });
 }
 
+async function headerDurationOr(fromHeader: () => Promise<number | null>, probe: () => Promise<number>): Promise<number> {
+  return (await fromHeader().catch(() => null)) ?? probe();
+}
+
 /** Container duration as ffprobe reports it (ms). */
 export async function probeDurationMs(file: string, ffprobePath = 'ffprobe', niceness = DEFAULT_NICENESS): Promise<number> {
   const out = await run(ffprobePath, ['-v', 'error', '-show_entries', 'format=duration', '-of', 'default=noprint_wrappers=1:nokey=1', file], niceness);
@@ -82,7 +88,12 @@ export async function compressWav(wav: string, out: string, opts: CompressOption
   const tmp = `${out}.part`;
   try {
     await run(ffmpeg, ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', '-i', wav, ...(opts.encoderArgs ?? DEFAULT_ENCODER_ARGS), tmp], niceness);
-    const [wavDurationMs, durationMs, st] = await Promise.all([probeDurationMs(wav, ffprobe, niceness), probeDurationMs(tmp, ffprobe, niceness), stat(tmp)]);
+    // durations from the files' headers; ffprobe (a process start each) only for what those cannot read
+    const [wavDurationMs, durationMs, st] = await Promise.all([
+      headerDurationOr(() => wavHeaderDurationMs(wav), () => probeDurationMs(wav, ffprobe, niceness)),
+      headerDurationOr(() => oggOpusDurationMs(tmp), () => probeDurationMs(tmp, ffprobe, niceness)),
+      stat(tmp),
+    ]);
     const tolerance = Math.max(opts.toleranceMs ?? 100, wavDurationMs * (opts.toleranceRatio ?? 0.01));
     if (st.size <= 0) throw new CompressionVerifyError('compressed file is empty');
     if (Math.abs(durationMs - wavDurationMs) > tolerance) {
