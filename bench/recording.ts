@@ -1,5 +1,5 @@
 // Recording compression throughput: minutes of audio per CPU-second for the whole job pipeline (ffmpeg WAV → Opus
-// plus the two ffprobe verifications), and wall-clock throughput at 1 and 2 parallel jobs.
+// plus the duration check, read from the files' headers), and wall-clock throughput at 1 and 2 parallel jobs.
 // Input: 8 kHz 16-bit stereo WAVs as RECORD_STEREO writes them, filled with syllable-modulated pink noise (denser
 // than speech with pauses, so the figure errs on the slow side).
 // Run: npx tsx bench/recording.ts   (BENCH_FILES, default 8; BENCH_SECONDS per file, default 120). Linux only: the
@@ -7,7 +7,7 @@
 //
 // Second part, the main event loop while recordings are compressed (RECORDING_COMPRESSION inline vs worker-thread):
 // BENCH_LOOP_FILES recorded calls (default 60) of BENCH_LOOP_SECONDS (default 60) end at once and are queued; the
-// real RecordingCompressor (BullMQ, PostgreSQL rows, ffmpeg + ffprobe) compresses them with
+// real RecordingCompressor (BullMQ, PostgreSQL rows, ffmpeg) compresses them with
 // RECORDING_COMPRESSION_CONCURRENCY (default cores − 1) while perf_hooks.monitorEventLoopDelay samples this process's
 // loop. spawn() blocks for as long as the fork of the calling process takes, so a ballast of BENCH_BALLAST_MB
 // (default 200, touched) stands in for a live CTI's heap. BENCH_PART=throughput|loop|all (default all).
