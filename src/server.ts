@@ -180,6 +180,10 @@ export async function startCti(env: Env, overrides: CtiOverrides = {}): Promise<
     const recording = recordingModule.service;
     // one caller directory per node, shared by the queue task (screen pop, VIP) and the agent sockets
     const directory = new CallerDirectory(ctx.db);
+    // the caller's record is read while the IVR greets them, not after they chose the queue
+    tracker.on('session', (s) => {
+      if (s.direction !== 'outbound' && s.callerNumber) directory.prefetch(s.tenantId, s.callerNumber);
+    });
     // the screen pop carries the IVR path the caller took (the session knows it; the queue request only its node)
     let ivrPathOf: (uuid: string) => string[] | undefined = () => undefined;
     // agents' phones register under their center's SIP domain (= tenant id; the overlay's hotline-agents profile forces

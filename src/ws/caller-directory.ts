@@ -65,7 +65,8 @@ export class CallerDirectory {
   }
 
   private readonly byNumber: ReturnType<typeof prepareByNumber>;
-
+  /** queries under way: the queue node's screen pop and VIP check (and a prefetch) ask for one caller at once */
+  private readonly inFlight = new Map<string, Promise<CallerRecord | null>>();
 
   async lookup(tenantId: string, number: string): Promise<CallerRecord | null> {
     const n = normalizeNumber(number);
@@ -73,15 +74,35 @@ export class CallerDirectory {
     const key = `${tenantId}|${n}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
-    const [row] = await this.byNumber.execute({ tenantId, number: n });
-    const rec = row ? toRecord(row) : null;
-    this.cache.set(key, rec);
-    return rec;
+    const pending = this.inFlight.get(key);
+    if (pending) return pending;
+    const query = this.byNumber.execute({ tenantId, number: n }).then(([row]) => {
+      const rec = row ? toRecord(row) : null;
+      // an edit made while the query ran dropped this entry from inFlight: its answer may be the old record
+      if (this.inFlight.get(key) === query) this.cache.set(key, rec);
+      return rec;
+    });
+    this.inFlight.set(key, query);
+    try {
+      return await query;
+    } finally {
+      if (this.inFlight.get(key) === query) this.inFlight.delete(key);
+    }
+  }
+
+  /**
+   * Look a caller up ahead of need (a new call, while the IVR greets them), so the queue node's screen pop and VIP
+   * check find the record cached instead of waiting on PostgreSQL with the caller between the key press and the ACD.
+   */
+  prefetch(tenantId: string, number: string): void {
+    this.lookup(tenantId, number).catch(() => {});
   }
 
   /** drop a cached entry (this node); called for edits made on any node */
   invalidate(tenantId: string, number: string): void {
-    this.cache.delete(`${tenantId}|${normalizeNumber(number)}`);
+    const key = `${tenantId}|${normalizeNumber(number)}`;
+    this.cache.delete(key);
+    this.inFlight.delete(key);
   }
 
   private changed(tenantId: string, number: string): void {

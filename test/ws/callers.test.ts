@@ -1,6 +1,6 @@
 // Caller directory admin routes and the per-node lookup cache: an edit on one node is seen by the other node's
 // cache at once (Redis pub/sub invalidation), and lookups are per center.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { randomPrefix } from '../helpers/env.js';
 import { dropPrefix } from '../acd/helpers.js';
 import { startWsServer, type WsServer } from './fixture.js';
@@ -85,4 +85,33 @@ it('the enqueue-time screen pop reads the directory but not the previous calls (
   } as Parameters<ReturnType<typeof queueScreenPop>>[0]);
   expect(pop).toMatchObject({ callerNumber: '13900009999', callerName: '排队市民', callerAddress: '西城区', vip: true, ivrPath: ['main', 'queue'] });
   expect(statements.filter((q) => /from cdrs/.test(q))).toEqual([]);
+});
+
+it('lookups of one caller under way together are one query; an edit during the query keeps its answer out of the cache', async () => {
+  const dir = new CallerDirectory(a.ctx.db);
+  const rec = await dir.create(tenant, { number: '13900003333', name: '王五' });
+  const byNumber = (dir as unknown as { byNumber: { execute: (p: object) => Promise<unknown[]> } }).byNumber;
+  const execute = vi.spyOn(byNumber, 'execute');
+  // the queue node asks for the screen pop and the VIP flag at once, and a prefetch may still be running
+  dir.prefetch(tenant, '13900003333');
+  const [x, y] = await Promise.all([dir.lookup(tenant, '13900003333'), dir.lookup(tenant, '139-0000-3333')]);
+  expect([x?.name, y?.name]).toEqual(['王五', '王五']);
+  expect(execute).toHaveBeenCalledTimes(1);
+  await dir.lookup(tenant, '13900003333');
+  expect(execute).toHaveBeenCalledTimes(1);
+
+  // an edit lands while a lookup's query is out: that answer is returned but not cached
+  dir.invalidate(tenant, '13900003333');
+  const stale = dir.lookup(tenant, '13900003333');
+  await a.ctx.pool.query(`update callers set name = '王五新' where id = $1`, [rec!.id]);
+  dir.invalidate(tenant, '13900003333');
+  await stale;
+  expect((await dir.lookup(tenant, '13900003333'))?.name).toBe('王五新');
+  expect(execute).toHaveBeenCalledTimes(3);
+  // a failing query (the database down) caches nothing and the prefetch swallows it
+  execute.mockRejectedValueOnce(new Error('connection refused'));
+  dir.invalidate(tenant, '13900003333');
+  dir.prefetch(tenant, '13900003333');
+  await new Promise((r) => setTimeout(r, 10));
+  expect((await dir.lookup(tenant, '13900003333'))?.name).toBe('王五新');
 });
