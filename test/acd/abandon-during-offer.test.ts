@@ -4,6 +4,7 @@
 // SIPp load run's 76 double offers).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EslOfferExecutor, WITHDRAWN_KILL_RETRY_MS, type BgapiNode } from '../../src/acd/esl-offer-executor.js';
+import type { AcdEngineOptions } from '../../src/acd/engine.js';
 import { SlowOriginateExecutor, TENANT, call, dropPrefix, group, ids, members, newPrefix, sleep, startNode, stateBecomes, type TestNode } from './helpers.js';
 
 let prefix: string;
@@ -28,13 +29,12 @@ async function oneAgentGroup(node: TestNode, noAnswerTimeoutMs = 15_000) {
   return { agentId, g };
 }
 
-/** node-a rings the one agent for caller 1 (its originate pending); caller 2 waits, owned by node-b */
 /** One node, a one-agent group: caller 1's originate to the agent is pending (slow executor), caller 2 waits. */
-async function firstOfferPendingSecondQueued() {
+async function firstOfferPendingSecondQueued(opts: { engine?: Partial<AcdEngineOptions>; noAnswerTimeoutMs?: number } = {}) {
   const ex = new SlowOriginateExecutor();
-  const node = await startNode(prefix, 'n1', {}, ex);
+  const node = await startNode(prefix, 'n1', opts.engine ?? {}, ex);
   nodes = [node];
-  const { agentId, g } = await oneAgentGroup(node);
+  const { agentId, g } = await oneAgentGroup(node, opts.noAnswerTimeoutMs);
   const c1 = call(g.id, 1);
   const c2 = call(g.id, 2);
   await node.engine.enqueue(c1);
@@ -43,6 +43,7 @@ async function firstOfferPendingSecondQueued() {
   return { ex, node, agentId, g, c1, c2, first };
 }
 
+/** node-a rings the one agent for caller 1 (its originate pending); caller 2 waits, owned by node-b */
 async function twoNodesOfferingOnA() {
   const ex1 = new SlowOriginateExecutor();
   const ex2 = new SlowOriginateExecutor();
@@ -83,17 +84,9 @@ describe('caller abandons while the originate to the agent is pending', () => {
   });
 
   it('a not-ready asked for while held applies when the originate ends; a leg that answered anyway is hung up', async () => {
-    const ex = new SlowOriginateExecutor();
+    const { ex, node, agentId, c1 } = await firstOfferPendingSecondQueued();
     const released: string[] = [];
     ex.releaseLeg = async (_call: string, leg: string) => void released.push(leg);
-    const node = await startNode(prefix, 'n1', {}, ex);
-    nodes = [node];
-    const { agentId, g } = await oneAgentGroup(node);
-    const c1 = call(g.id, 1);
-    const c2 = call(g.id, 2);
-    await node.engine.enqueue(c1);
-    await ex.nextOfferOf(c1.callUuid);
-    await node.engine.enqueue(c2);
     await node.engine.abandon(c1.callUuid);
     expect(await node.engine.setNotReady(agentId, '小休')).toBe('pending');
     ex.settle(c1.callUuid, { outcome: 'answered', agentId, legUuid: 'late-leg' });
@@ -105,15 +98,7 @@ describe('caller abandons while the originate to the agent is pending', () => {
   });
 
   it('the offer guard timer frees the agent when the executor never settles', async () => {
-    const ex = new SlowOriginateExecutor();
-    const node = await startNode(prefix, 'n1', { offerGuardMs: 300 }, ex);
-    nodes = [node];
-    const { agentId, g } = await oneAgentGroup(node, 500);
-    const c1 = call(g.id, 1);
-    const c2 = call(g.id, 2);
-    await node.engine.enqueue(c1);
-    const first = await ex.nextOfferOf(c1.callUuid);
-    await node.engine.enqueue(c2);
+    const { ex, node, agentId, c1, c2, first } = await firstOfferPendingSecondQueued({ engine: { offerGuardMs: 300 }, noAnswerTimeoutMs: 500 });
     await node.engine.abandon(c1.callUuid);
     await sleep(200);
     expect(await node.engine.agent(agentId)).toMatchObject({ state: 'reserved' });
