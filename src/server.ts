@@ -1,6 +1,5 @@
 // The composition of one CTI node: every module started in dependency order, wired to the inbound call path, served
 // over HTTP, with drain and close hooks. src/main.ts runs it for `npm start`; tests and the demo start it in-process.
-import { directoryCacheFor } from './http/directory-cache.js';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
@@ -11,6 +10,7 @@ import type { AppContext } from './app-context.js';
 import { createPool, createDb, applyMigrations } from './db/client.js';
 import { ensureDemoData, type DemoDataResult } from './auth/demo-data.js';
 import { EslCluster, type EslNode } from './esl/index.js';
+import { directoryCacheFor } from './http/directory-cache.js';
 import { startEmulator, type RunningEmulator, type EmulatorOptions } from './sim/index.js';
 import { CallTracker, CdrWriter, NodeLiveness } from './calls/index.js';
 import { RecordingService, recordAgentAnswer, startRecordingModule } from './recording/index.js';

@@ -1,5 +1,6 @@
-// Durations read from the files' own headers, for the compression check: a WAV's from its RIFF header, an Ogg
-// Opus file's from its last page's granule position less the pre-skip (what ffprobe reports for both). Each ffprobe
+// Durations read from the files' own headers, for the compression check: a WAV's from its RIFF header (equal to
+// ffprobe's), an Ogg Opus file's from its last page's granule position less the pre-skip (the audio's true length;
+// ffprobe's is 6.5 ms more, it keeps the pre-skip). Each ffprobe
 // was a process start of ~110 ms CPU, twice per recording, more than the encode itself; at 100 calls/s that is most
 // of a core. Anything these cannot read exactly returns null, and the caller asks ffprobe.
 import { open, type FileHandle } from 'node:fs/promises';

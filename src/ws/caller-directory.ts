@@ -50,6 +50,8 @@ function prepareByNumber(db: Db) {
     .prepare('caller_directory_by_number');
 }
 
+const cacheKey = (tenantId: string, normalizedNumber: string) => `${tenantId}|${normalizedNumber}`;
+
 export class CallerDirectory {
   // null is cached too: most callers are not registered, and the miss must not hit PostgreSQL on every offer
   private readonly cache: LruCache<string, CallerRecord | null>;
@@ -71,7 +73,7 @@ export class CallerDirectory {
   async lookup(tenantId: string, number: string): Promise<CallerRecord | null> {
     const n = normalizeNumber(number);
     if (!n) return null;
-    const key = `${tenantId}|${n}`;
+    const key = cacheKey(tenantId, n);
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     const pending = this.inFlight.get(key);
@@ -100,7 +102,7 @@ export class CallerDirectory {
 
   /** drop a cached entry (this node); called for edits made on any node */
   invalidate(tenantId: string, number: string): void {
-    const key = `${tenantId}|${normalizeNumber(number)}`;
+    const key = cacheKey(tenantId, normalizeNumber(number));
     this.cache.delete(key);
     this.inFlight.delete(key);
   }
