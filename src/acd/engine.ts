@@ -835,29 +835,24 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
   }
 
   async groupStats(groupId: string): Promise<GroupStats> {
-    const gk = this.store.key('grp', groupId);
-    const [waitingIds, ready, members, aht] = await Promise.all([
-      this.redis.zrange(`${gk}:q`, '0', '-1'),
-      this.redis.zcard(`${gk}:rdy`),
-      this.redis.hkeys(`${gk}:mem`),
-      this.redis.hget(gk, 'aht'),
-    ]);
-    const pipe = this.redis.pipeline();
-    for (const id of waitingIds) pipe.hget(this.store.key('call', id), 'arr');
-    for (const a of members) pipe.hget(this.store.key('agt', a), 'st');
-    const res = (await pipe.exec()) ?? [];
-    const now = Date.now();
-    let longest = 0;
+    const r = await this.store.run('groupStats', Date.now(), [groupId]);
+    const [waiting, oldest, ready, aht, ...pairs] = r.extra;
     const agentsByState: Partial<Record<AgentState, number>> = {};
-    res.forEach(([, v], i) => {
-      if (i < waitingIds.length) longest = Math.max(longest, v ? now - Number(v) : 0);
-      else {
-        const s = ((v as string | null) ?? 'logged_out') as AgentState;
-        agentsByState[s] = (agentsByState[s] ?? 0) + 1;
-      }
-    });
-    return { groupId, waiting: waitingIds.length, longestWaitMs: longest, readyAgents: ready, agentsByState, averageHandleMs: aht ? Number(aht) : null };
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const name = pairs[i]!;
+      const s: AgentState = isAgentStateName(name) ? name : 'logged_out';
+      agentsByState[s] = (agentsByState[s] ?? 0) + Number(pairs[i + 1]);
+    }
+    return {
+      groupId,
+      waiting: Number(waiting),
+      longestWaitMs: oldest ? Math.max(0, Date.now() - Number(oldest)) : 0,
+      readyAgents: Number(ready),
+      agentsByState,
+      averageHandleMs: aht ? Number(aht) : null,
+    };
   }
+
 
   // ---------------------------------------------------------------------------------------------- internals
 

@@ -938,7 +938,36 @@ const RELEASE_RESERVATIONS = String.raw`
 return result('ok', releaseReservations(ARGV[5]))
 `;
 
+/**
+ * A group's live figures in one round trip (a supervisor's view refreshes them every second; as separate reads
+ * they were a thousand-command pipeline for a thousand members). Read-only.
+ * ARGV: ... | group  → extra: waiting, oldest arrival ms ('' when none), ready agents, aht ('' unknown),
+ * then state, count pairs over the members
+ */
+const GROUP_STATS = String.raw`
+local gk = K('grp', ARGV[5])
+local waiting = redis.call('ZRANGE', gk .. ':q', 0, -1)
+local oldest, oldestText = nil, ''
+for _, id in ipairs(waiting) do
+  local arrText = redis.call('HGET', K('call', id), 'arr')
+  local arr = arrText and tonumber(arrText)
+  if arr and (not oldest or arr < oldest) then oldest, oldestText = arr, arrText end
+end
+local counts = {}
+for _, a in ipairs(redis.call('HKEYS', gk .. ':mem')) do
+  local st = redis.call('HGET', K('agt', a), 'st') or 'logged_out'
+  counts[st] = (counts[st] or 0) + 1
+end
+local out = {tostring(#waiting), oldestText, tostring(redis.call('ZCARD', gk .. ':rdy')), redis.call('HGET', gk, 'aht') or ''}
+for st, n in pairs(counts) do
+  out[#out + 1] = st
+  out[#out + 1] = tostring(n)
+end
+return result('ok', out)
+`;
+
 export const SCRIPTS = {
+  groupStats: GROUP_STATS,
   releaseReservations: RELEASE_RESERVATIONS,
   enqueue: ENQUEUE,
   prefTimeout: PREF_TIMEOUT,

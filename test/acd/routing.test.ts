@@ -458,3 +458,33 @@ describe('restart', () => {
     expect((await node.engine.agent(a[0]))?.misses).toBe(0);
   });
 });
+
+describe('group figures', () => {
+  it('counts waiting callers, the longest wait and the members by state in one read', async () => {
+    const [ready, paused, away, talking] = ids(4) as [string, string, string, string];
+    const g = group({ members: members([ready, paused, away, talking]) });
+    await node.engine.applyGroup(g);
+    await node.engine.login(talking, TENANT, { type: 'sip', address: '1004' });
+    await node.engine.setReady(talking);
+    const answered = call(g.id, 1);
+    await node.engine.enqueue(answered);
+    await answerNext(false);
+    await node.engine.login(paused, TENANT, { type: 'sip', address: '1002' });
+    const early = call(g.id, 2, { arrivalMs: Date.now() - 30_000 });
+    const late = call(g.id, 3, { arrivalMs: Date.now() - 5_000 });
+    for (const c of [late, early]) expect(await node.engine.enqueue(c)).toMatchObject({ status: 'queued' });
+    await node.engine.login(ready, TENANT, { type: 'sip', address: '1001' });
+    const stats = await node.engine.groupStats(g.id);
+    expect(stats).toMatchObject({ groupId: g.id, waiting: 2, readyAgents: 0, agentsByState: { talking: 1, not_ready: 2, logged_out: 1 } });
+    expect(stats.longestWaitMs).toBeGreaterThanOrEqual(30_000);
+    expect(stats.longestWaitMs).toBeLessThan(31_000);
+    // the ready agent takes the longest waiter: one caller left, waiting 5 s
+    await node.engine.setReady(ready);
+    const offer = await node.executor.nextOffer();
+    expect(offer.callUuid).toBe(early.callUuid);
+    const after = await node.engine.groupStats(g.id);
+    expect(after).toMatchObject({ waiting: 1, agentsByState: { talking: 1, not_ready: 1, logged_out: 1, reserved: 1 } });
+    expect(after.longestWaitMs).toBeGreaterThanOrEqual(5_000);
+    expect(after.longestWaitMs).toBeLessThan(6_000);
+  });
+});
