@@ -420,6 +420,15 @@ export class RecordingService {
     const endedAt = eventTime(ev) ?? new Date();
     const reportedMs = Number(h['variable_record_ms']);
     const reportedSize = Number(h['variable_record_file_size']);
+    if (h['variable_record_ms'] !== undefined && h['variable_record_file_size'] !== undefined && Number.isFinite(reportedMs) && Number.isFinite(reportedSize)) {
+      // the switch reported length and size: one statement, no read of the row first
+      const [done] = await this.prepared().stop.execute({ id, endedAt: endedAt.toISOString(), durationMs: Math.round(reportedMs), sizeBytes: reportedSize });
+      rec?.onStop?.();
+      if (!done) return; // another CTI node finalized it (or the row is gone)
+      this.log.info({ recording: id, durationMs: reportedMs, sizeBytes: reportedSize, cause: h['Record-Completion-Cause'] }, 'recording stopped');
+      await this.enqueueCompression(id, done.tenantId);
+      return;
+    }
     const [current] = await this.prepared().byId.execute({ id });
     if (!current) return;
     let durationMs = Number.isFinite(reportedMs) && h['variable_record_ms'] !== undefined ? reportedMs : Math.max(0, endedAt.getTime() - current.startedAt.getTime());
@@ -567,5 +576,16 @@ function prepareRecordingStatements(db: Db) {
       .set({ startedAt: sql`${sql.placeholder('at')}::timestamptz` })
       .where(and(eq(recordings.id, sql.placeholder('id')), eq(recordings.status, 'recording')))
       .prepare('recording_set_started_at'),
+    stop: db
+      .update(recordings)
+      .set({
+        status: 'stopped',
+        endedAt: sql`${sql.placeholder('endedAt')}::timestamptz`,
+        durationMs: sql`${sql.placeholder('durationMs')}::integer`,
+        sizeBytes: sql`${sql.placeholder('sizeBytes')}::bigint`,
+      })
+      .where(and(eq(recordings.id, sql.placeholder('id')), eq(recordings.status, 'recording')))
+      .returning({ tenantId: recordings.tenantId })
+      .prepare('recording_stop'),
   };
 }
