@@ -2,14 +2,14 @@
 // - the insert is idempotent (cdrs on conflict (call_uuid) do nothing; leg events on conflict (call_uuid, seq));
 // - if PostgreSQL is unreachable the CDR goes to the BullMQ queue `cdr` (in Redis, job id = the call uuid, so the
 //   same call is never queued twice) and a worker retries with capped backoff until the database is back.
-// Writes are batched: the CDRs written in the same tick go in one transaction (multi-row inserts), which is what
-// makes a burst of hang-ups cheap.
+// Writes are batched: the CDRs written in the same tick go in one statement (multi-row inserts of the CDRs and their
+// leg events), which is what makes a burst of hang-ups cheap.
 import { Queue, Worker, UnrecoverableError, type Job, type ConnectionOptions } from 'bullmq';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { cdrs, callLegEvents, type NewCallLegEvent, type NewCdr } from '../db/schema/calls.js';
 import { buildCdr, type CallRecord } from './call-record.js';
-import { bulkInsert } from '../db/bulk-insert.js';
+import { bulkInsert, buildBulkInsert } from '../db/bulk-insert.js';
 
 export const CDR_QUEUE = 'cdr';
 /** CDRs per transaction */
@@ -162,8 +162,9 @@ export class CdrWriter {
   }
 
   /**
-   * One transaction, multi-row inserts, on conflict do nothing. Returns the call uuids that were new.
-   * The client is checked out by hand (not db.transaction on the pool): drizzle does not release the client when
+   * Multi-row inserts, on conflict do nothing, all or nothing. Returns the call uuids that were new.
+   * One statement when it can be; otherwise (rows needing column defaults, thousands of leg events) one transaction
+   * whose client is checked out by hand (not db.transaction on the pool): drizzle does not release the client when
    * BEGIN itself fails, which is exactly what happens when the database has just gone away.
    */
   private async insertMany(jobs: CdrJob[]): Promise<Set<string>> {
@@ -176,6 +177,16 @@ export class CdrWriter {
       const { cdr, legEvents } = buildCdr(job.record, { recovered: job.recovered, endAt: job.endAt });
       rows.push(cdr);
       legs.push(...legEvents);
+    }
+    // the usual case, one statement: both inserts in one round trip, atomic without begin/commit (a statement is
+    // its own transaction; data-modifying WITH parts always run to completion)
+    const cdrInsert = buildBulkInsert(cdrs, rows, { onConflictDoNothing: ['callUuid'], returning: 'callUuid' });
+    const legInsert = legs.length > 0 && legs.length <= LEG_CHUNK ? buildBulkInsert(callLegEvents, legs, { onConflictDoNothing: ['callUuid', 'seq'] }, 2) : null;
+    if (cdrInsert && (legs.length === 0 || legInsert)) {
+      const res = legInsert
+        ? await this.pool.query<{ v: string }>(`with c as (${cdrInsert.text}), l as (${legInsert.text}) select v from c`, [cdrInsert.json, legInsert.json])
+        : await this.pool.query<{ v: string }>(cdrInsert.text, [cdrInsert.json]);
+      return new Set(res.rows.map((r) => r.v));
     }
     const client = await this.pool.connect();
     // a checked-out client has no error listener: a dropped connection would otherwise be an uncaught 'error'

@@ -28,12 +28,17 @@ function isQueryable(db: Queryable | Db): db is Queryable {
 const statements = new Map<string, string>();
 const quote = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
+/** One multi-row insert as statement text (rows in the one JSON parameter `$<param>`) and that parameter. */
+export interface BuiltInsert {
+  text: string;
+  json: string;
+}
+
 /**
- * Insert `rows` in one statement; a property no row gives is left to the column's default. Returns the
- * `returning` column's values, or [] without it.
+ * The statement for `rows`, or null when a row leaves out a column that has a default (json_populate_recordset
+ * would store null there: such rows go through drizzle, see bulkInsert).
  */
-export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T, rows: readonly T['$inferInsert'][], opts: BulkInsertOptions<T> = {}): Promise<unknown[]> {
-  if (rows.length === 0) return [];
+export function buildBulkInsert<T extends PgTable>(table: T, rows: readonly T['$inferInsert'][], opts: BulkInsertOptions<T> = {}, param = 1): BuiltInsert | null {
   const columns = getTableColumns(table) as Record<string, Column>;
   const props = Object.keys(columns).filter((p) => rows.some((r) => (r as Record<string, unknown>)[p] !== undefined));
   // a value left out stands for the column's default; json_populate_recordset would make it null instead, so rows
@@ -42,8 +47,8 @@ export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T
     props.includes(p)
       ? (col.hasDefault || col.defaultFn !== undefined) && rows.some((r) => (r as Record<string, unknown>)[p] === undefined)
       : col.defaultFn !== undefined || col.onUpdateFn !== undefined);
-  if (needsDefaults) return drizzleInsert(db, table, rows, opts);
-  const key = `${getTableName(table)}|${props.join(',')}|${opts.onConflictDoNothing?.join(',') ?? '-'}|${opts.returning ?? ''}`;
+  if (needsDefaults) return null;
+  const key = `${getTableName(table)}|${props.join(',')}|${opts.onConflictDoNothing?.join(',') ?? '-'}|${opts.returning ?? ''}|${param}`;
   let text = statements.get(key);
   if (!text) {
     const name = quote(getTableName(table));
@@ -52,7 +57,7 @@ export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T
       ? ` on conflict${opts.onConflictDoNothing.length ? ` (${opts.onConflictDoNothing.map((p) => quote(columns[p]!.name)).join(', ')})` : ''} do nothing`
       : '';
     const returning = opts.returning ? ` returning ${quote(columns[opts.returning]!.name)} as v` : '';
-    text = `insert into ${name} (${names}) select ${names} from json_populate_recordset(null::${name}, $1::json)${conflict}${returning}`;
+    text = `insert into ${name} (${names}) select ${names} from json_populate_recordset(null::${name}, $${param}::json)${conflict}${returning}`;
     statements.set(key, text);
   }
   const json = JSON.stringify(rows.map((row) => {
@@ -61,6 +66,18 @@ export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T
     for (const p of props) o[columns[p]!.name] = r[p] ?? null;
     return o;
   }));
+  return { text, json };
+}
+
+/**
+ * Insert `rows` in one statement; a property no row gives is left to the column's default. Returns the
+ * `returning` column's values, or [] without it.
+ */
+export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T, rows: readonly T['$inferInsert'][], opts: BulkInsertOptions<T> = {}): Promise<unknown[]> {
+  if (rows.length === 0) return [];
+  const built = buildBulkInsert(table, rows, opts);
+  if (!built) return drizzleInsert(db, table, rows, opts);
+  const { text, json } = built;
   const result = isQueryable(db)
     ? await db.query<{ v: unknown }>(text, [json])
     : await db.execute<{ v: unknown }>(sql`${sql.raw(text.slice(0, text.indexOf('$1')))}${json}${sql.raw(text.slice(text.indexOf('$1') + 2))}`);

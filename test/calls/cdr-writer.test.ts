@@ -101,6 +101,19 @@ describe('CdrWriter on the shared test database', () => {
     expect(legs).toHaveLength(2);
   });
 
+  it('writes a CDR and its leg events all or nothing; a refused one does not hold back its batch-mates', async () => {
+    const good = record(tenant);
+    const bad = record(tenant);
+    // a leg event the database refuses (at is NOT NULL): the CDR must not be written without its legs
+    bad.legEvents = [...bad.legEvents!, { legUuid: bad.uuid, role: 'caller', event: 'CHANNEL_DESTROY', at: Number.NaN }];
+    const [goodResult, badResult] = await Promise.all([writer.write({ record: good }), writer.write({ record: bad })]);
+    expect(goodResult).toBe('written');
+    expect(badResult).toBe('queued'); // kept in Redis (failed set) for an operator, not lost
+    expect(await db.select().from(cdrs).where(eq(cdrs.callUuid, bad.uuid))).toHaveLength(0);
+    expect(await db.select().from(callLegEvents).where(eq(callLegEvents.callUuid, bad.uuid))).toHaveLength(0);
+    expect(await db.select().from(callLegEvents).where(eq(callLegEvents.callUuid, good.uuid))).toHaveLength(2);
+  });
+
   it('measures CDR write throughput', async () => {
     const n = 1000;
     const records = Array.from({ length: n }, () => record(tenant));
