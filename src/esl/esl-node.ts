@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import esl, { type Connection, type Event as ModeslEvent, type FrameHeaders } from 'modesl';
 import pino, { type Logger } from 'pino';
-import { installModeslGuards, flushParsedFrames, EslFrameError, type ParsedEventFields } from './modesl-guard.js';
+import { installModeslGuards, EslFrameError, type ParsedEventFields } from './modesl-guard.js';
 import { EslCommandError, EslDisconnectedError, EslTimeoutError, EslAuthError, isErrorReply } from './errors.js';
 import { HOTLINE_EVENTS, subscriptionCommand, type ChannelRow, type EslEvent } from './event.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
@@ -567,8 +567,6 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
 
   /** Drop the current connection: every listener off, socket destroyed, everything pending failed. */
   private teardown(reason: Error): void {
-    // frames read before the close still reach the listeners, ahead of the disconnect (the parser paces them)
-    flushParsedFrames(this.conn?.parser);
     const conn = this.conn;
     const sock = this.sock;
     this.conn = null;

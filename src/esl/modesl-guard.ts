@@ -2,9 +2,6 @@
 // connection: decodeURIComponent throws URIError on a stray "%" inside the socket's data handler (uncaught), and a
 // garbage Content-Length desynchronises the stream. Also adds a fast path for JSON events: modesl's Event.addHeader
 // searches the header list on every insert (quadratic in ~200 headers per channel event).
-// Frames are parsed in paced slices: one socket read can hold hundreds of events (a burst of hang-ups), and handling
-// them all in one go would hold back the Redis and PostgreSQL replies the ACD's next offer waits on.
-import { performance } from 'node:perf_hooks';
 import esl, { type Event as ModeslEvent, type FrameHeaders } from 'modesl';
 import { parseEventJson } from './lazy-event-json.js';
 
@@ -18,25 +15,10 @@ export interface ParsedEventFields {
   readonly fields: Record<string, unknown>;
 }
 
-/**
- * How long one turn of the event loop may spend handling frames of one connection. The rest of the read waits in
- * the parser's buffer for the next turn (setImmediate), after the I/O that arrived meanwhile (the ACD's Redis
- * replies), and in order: frames are never reordered, only spread over turns.
- */
-export const FRAME_SLICE_MS = 2;
-/** unparsed bytes at which the socket is paused (TCP pushes back on the switch), resumed when drained */
-const PAUSE_SOCKET_BYTES = 4 * 1024 * 1024;
-
 type ParserInternals = {
   buffer: Buffer;
   bodyLen: number;
   headers: FrameHeaders;
-  socket?: { pause(): void; resume(): void; isPaused?(): boolean; destroyed?: boolean } | null;
-  /** a continuation slice is scheduled */
-  pacedScheduled?: boolean;
-  /** inside the parse loop (a listener that tears the connection down must not re-enter it) */
-  pacedParsing?: boolean;
-  pacedPausedSocket?: boolean;
   emit(event: string, ...args: unknown[]): boolean;
   _parseHeaderText(txt: string): FrameHeaders;
   _parseEvent(headers: FrameHeaders, body?: string): void;
@@ -96,6 +78,7 @@ export function installModeslGuards(): void {
   installed = true;
   const proto = esl.Parser.prototype as unknown as ParserInternals;
   const originalParseEvent = proto._parseEvent;
+  const originalOnData = proto._onData;
 
   proto._parseHeaderText = function (this: ParserInternals, txt: string): FrameHeaders {
     const headers: FrameHeaders = {};
@@ -149,76 +132,14 @@ export function installModeslGuards(): void {
     originalParseEvent.call(this, headers, body);
   };
 
-  // Our own read loop (modesl's recurses once per frame and copies the buffer on every read): frames are parsed
-  // until FRAME_SLICE_MS is used, the rest waits for the next turn of the event loop. Anything that still throws
-  // while parsing must not escape into the socket's 'data' handler: the parser resets instead.
+  // Last resort: anything that still throws while parsing must not escape into the socket's 'data' handler.
   proto._onData = function (this: ParserInternals, data: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? data : Buffer.concat([this.buffer, data]);
-    if (this.pacedScheduled || this.pacedParsing) {
-      if (this.buffer.length >= PAUSE_SOCKET_BYTES && this.socket && !this.pacedPausedSocket) {
-        this.pacedPausedSocket = true;
-        this.socket.pause();
-      }
-      return;
+    try {
+      originalOnData.call(this, data);
+    } catch (err) {
+      this.buffer = Buffer.alloc(0);
+      this.bodyLen = 0;
+      this.emit('error', new EslFrameError(`ESL parser reset after: ${(err as Error).message}`));
     }
-    parseSlice(this, performance.now() + FRAME_SLICE_MS);
   };
-}
-
-function continueSlice(p: ParserInternals): void {
-  p.pacedScheduled = false;
-  parseSlice(p, performance.now() + FRAME_SLICE_MS);
-}
-
-/** Parse frames until the buffer holds no complete frame or the deadline passed (then continue next turn). */
-function parseSlice(p: ParserInternals, deadline: number): void {
-  p.pacedParsing = true;
-  try {
-    for (;;) {
-      if (p.bodyLen > 0) {
-        if (p.buffer.length < p.bodyLen) break;
-        const body = p.buffer.toString('utf8', 0, p.bodyLen);
-        p.buffer = p.buffer.subarray(p.bodyLen);
-        p.bodyLen = 0;
-        p._parseEvent(p.headers, body);
-      } else {
-        const headEnd = p.buffer.indexOf('\n\n');
-        if (headEnd < 0) break;
-        const headText = p.buffer.toString('utf8', 0, headEnd);
-        p.buffer = p.buffer.subarray(headEnd + 2);
-        p.headers = p._parseHeaderText(headText);
-        const len = p.headers['Content-Length'];
-        if (typeof len === 'number' && len > 0) {
-          p.bodyLen = len;
-          continue;
-        }
-        p._parseEvent(p.headers);
-      }
-      if (p.buffer.length > 0 && performance.now() >= deadline) {
-        p.pacedScheduled = true;
-        setImmediate(continueSlice, p);
-        break;
-      }
-    }
-  } catch (err) {
-    p.buffer = Buffer.alloc(0);
-    p.bodyLen = 0;
-    p.emit('error', new EslFrameError(`ESL parser reset after: ${(err as Error).message}`));
-  } finally {
-    p.pacedParsing = false;
-  }
-  if (p.pacedPausedSocket && !p.pacedScheduled && p.socket) {
-    p.pacedPausedSocket = false;
-    if (!p.socket.destroyed) p.socket.resume();
-  }
-}
-
-/**
- * Hand every complete frame still waiting in the parser to its listeners now, e.g. before the connection is torn
- * down, so what the switch sent before closing is not lost. No-op when called from inside a frame's listener.
- */
-export function flushParsedFrames(parser: unknown): void {
-  const p = parser as ParserInternals | null | undefined;
-  if (!p || p.pacedParsing || !(p.buffer?.length > 0)) return;
-  parseSlice(p, Infinity);
 }
