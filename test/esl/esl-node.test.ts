@@ -275,6 +275,20 @@ describe('EslNode against a scripted ESL peer', () => {
     expect(node.health().commandLatencyMs.avg).not.toBeNull();
   });
 
+  it('delivers every event read before the switch closed the connection, ahead of the disconnect', async () => {
+    await start();
+    const order: string[] = [];
+    node.on('event', (e) => order.push(e.uuid!));
+    node.on('disconnected', () => order.push('disconnected'));
+    const burst = Array.from({ length: 40 }, (_, i) => {
+      const body = JSON.stringify({ 'Event-Name': 'CHANNEL_PARK', 'Unique-ID': `u-${i}` });
+      return `Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-json\n\n${body}`;
+    }).join('');
+    peer.live[0]!.socket.end(burst);
+    await until(() => order.includes('disconnected'));
+    expect(order).toEqual([...Array.from({ length: 40 }, (_, i) => `u-${i}`), 'disconnected']);
+  });
+
   it('ingests a realistic event stream fast (reports events/s)', async () => {
     await start();
     const sample = {
