@@ -215,7 +215,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     await this.mirrorSignedInAgents();
     // no marker: a fresh Redis (first start, or it lost its data while this node was down too): restore what
     // PostgreSQL remembers of the agents (nothing on a first start)
-    if (this.opts.loadCurrentStates && (await this.redis.exists(this.aliveKey)) === 0) await this.rebuildRouting();
+    if (this.opts.loadCurrentStates && (await this.redis.exists(this.aliveKey)) === 0) await this.rebuildRouting({ agents: true, atStart: true });
     else await this.redis.mset(this.aliveKey, String(Date.now()), this.nodeAliveKey, String(Date.now()));
     this.redis.on('ready', this.onRedisReady);
     const every = this.opts.routingCheckMs ?? 2000;
@@ -285,9 +285,11 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
    * talking calls put back as they are, so nobody is offered twice). Every node does it for its own callers;
    * groups and agents are only written where missing, so concurrent rebuilds agree.
    */
-  private async rebuildRouting(opts: { agents: boolean } = { agents: true }): Promise<RoutingRebuild> {
+  private async rebuildRouting(opts: { agents: boolean; atStart?: boolean } = { agents: true }): Promise<RoutingRebuild> {
     const t0 = Date.now();
-    this.log?.warn('Redis lost the routing state: rebuilding from PostgreSQL and this node\'s calls');
+    // at start an empty Redis is usually just a first start: only worth a warning if something had to be put back
+    if (opts.atStart) this.log?.info('no routing state in Redis (first start, or Redis emptied while no node ran): loading it from PostgreSQL');
+    else this.log?.warn('Redis lost the routing state: rebuilding from PostgreSQL and this node\'s calls');
     await this.store.load();
     const groups = this.opts.loadGroups ? await this.opts.loadGroups() : [...this.groups.values()];
     // pipelined in slices: a shared PostgreSQL may hold many centers' groups
@@ -345,7 +347,9 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     for (const owner of owners) this.checkOwnerLater(owner);
     await this.redis.mset(this.aliveKey, String(Date.now()), this.nodeAliveKey, String(Date.now()));
     const result: RoutingRebuild = { ms: Date.now() - t0, groups: groups.length, agents, ...counts, reservationsFreed: freed.length };
-    this.log?.warn(result, 'routing state rebuilt');
+    const restored = agents + counts.waiting + counts.offering + counts.talking + freed.length > 0;
+    if (opts.atStart && !restored) this.log?.info(result, 'routing state loaded');
+    else this.log?.warn(result, 'routing state rebuilt');
     this.emit('routingRebuilt', result);
     return result;
   }

@@ -6,6 +6,7 @@
 // - an agent restored reserved for a call of a dead node is freed (ready, no miss): after a grace, or at takeover.
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
+import { pino } from 'pino';
 import { startNode, dropPrefix, newPrefix, group, members, ids, call, sleep, type TestNode } from './helpers.js';
 import { testDb, freshTenant } from './db.js';
 import { createAgentStateLogWriter, loadSignedInAgents, type AgentStateRecord } from '../../src/agents/state-log.js';
@@ -88,7 +89,12 @@ it('keeps every agent’s current state, reason and endpoint in PostgreSQL, batc
 it('a CTI restarted together with a Redis data loss puts its agents back from PostgreSQL', async () => {
   const [a, b] = ids(2) as [string, string];
   const g = group({ tenantId: tenant, members: members([a, b]) });
-  let n1 = await node('n1');
+  const logged: { level: number; msg: string; agents?: number }[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+  let n1 = await node('n1', { log });
+  // a first start on an empty Redis, nothing to put back: said, not warned about
+  expect(logged.filter((l) => l.level >= 40)).toEqual([]);
+  expect(logged.map((l) => l.msg)).toContain('routing state loaded');
   await n1.engine.applyGroup(g);
   await n1.engine.login(a, tenant, { type: 'sip', address: '1001', autoAnswer: true });
   await n1.engine.setReady(a);
@@ -101,8 +107,11 @@ it('a CTI restarted together with a Redis data loss puts its agents back from Po
   nodes.length = 0;
   await dropPrefix(prefix);
   const t0 = Date.now();
-  n1 = await node('n1', { loadGroups: async () => [g] });
+  logged.length = 0;
+  n1 = await node('n1', { loadGroups: async () => [g], log });
   const startMs = Date.now() - t0;
+  // agents had to be put back: that is worth a warning
+  expect(logged.find((l) => l.level === 40 && l.msg === 'routing state rebuilt')).toMatchObject({ agents: 2 });
   console.log(`restart + rebuild from PostgreSQL: ${startMs} ms`);
 
   expect(await n1.engine.agent(a)).toMatchObject({ state: 'ready', endpoint: { type: 'sip', address: '1001' } });
