@@ -857,7 +857,6 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     };
   }
 
-
   // ---------------------------------------------------------------------------------------------- internals
 
   /** Apply a script result: send offers first (latency), then log and broadcast the agent transitions. */

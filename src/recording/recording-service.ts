@@ -418,37 +418,30 @@ export class RecordingService {
     const rec = this.live.get(id);
     if (rec) this.forget(rec);
     const endedAt = eventTime(ev) ?? new Date();
-    const reportedMs = Number(h['variable_record_ms']);
-    const reportedSize = Number(h['variable_record_file_size']);
-    if (h['variable_record_ms'] !== undefined && h['variable_record_file_size'] !== undefined && Number.isFinite(reportedMs) && Number.isFinite(reportedSize)) {
-      // the switch reported length and size: one statement, no read of the row first
-      const [done] = await this.prepared().stop.execute({ id, endedAt: endedAt.toISOString(), durationMs: Math.round(reportedMs), sizeBytes: reportedSize });
-      rec?.onStop?.();
-      if (!done) return; // another CTI node finalized it (or the row is gone)
-      this.log.info({ recording: id, durationMs: reportedMs, sizeBytes: reportedSize, cause: h['Record-Completion-Cause'] }, 'recording stopped');
-      await this.enqueueCompression(id, done.tenantId);
-      return;
-    }
-    const [current] = await this.prepared().byId.execute({ id });
-    if (!current) return;
-    let durationMs = Number.isFinite(reportedMs) && h['variable_record_ms'] !== undefined ? reportedMs : Math.max(0, endedAt.getTime() - current.startedAt.getTime());
-    let sizeBytes = Number.isFinite(reportedSize) && h['variable_record_file_size'] !== undefined ? reportedSize : null;
-    if (sizeBytes === null) {
-      const info = await readWavInfo(resolveInside(this.opts.recordingsDir, current.wavPath)).catch(() => null);
-      if (info) {
-        sizeBytes = info.sizeBytes;
-        durationMs = info.durationMs;
+    const reported = (name: string): number | null => {
+      const n = Number(h[name]);
+      return h[name] !== undefined && Number.isFinite(n) ? n : null;
+    };
+    let durationMs = reported('variable_record_ms');
+    let sizeBytes = reported('variable_record_file_size');
+    // the switch reports both on RECORD_STOP (golden traces 05*, 12, 12b): the row is read only when one is missing
+    if (durationMs === null || sizeBytes === null) {
+      const [current] = await this.prepared().byId.execute({ id });
+      if (!current) return;
+      durationMs ??= Math.max(0, endedAt.getTime() - current.startedAt.getTime());
+      if (sizeBytes === null) {
+        const info = await readWavInfo(resolveInside(this.opts.recordingsDir, current.wavPath)).catch(() => null);
+        if (info) {
+          sizeBytes = info.sizeBytes;
+          durationMs = info.durationMs;
+        }
       }
     }
-    const updated = await this.opts.db
-      .update(recordings)
-      .set({ status: 'stopped', endedAt, durationMs: Math.round(durationMs), sizeBytes })
-      .where(and(eq(recordings.id, id), eq(recordings.status, 'recording')))
-      .returning({ id: recordings.id, tenantId: recordings.tenantId });
+    const [done] = await this.prepared().stop.execute({ id, endedAt: endedAt.toISOString(), durationMs: Math.round(durationMs), sizeBytes });
     rec?.onStop?.();
-    if (updated.length === 0) return; // another CTI node finalized it
+    if (!done) return; // another CTI node finalized it (or the row is gone)
     this.log.info({ recording: id, durationMs, sizeBytes, cause: h['Record-Completion-Cause'] }, 'recording stopped');
-    await this.enqueueCompression(id, current.tenantId);
+    await this.enqueueCompression(id, done.tenantId);
   }
 
   /** When no RECORD_STOP comes (leg already gone, event lost): duration and size from the WAV itself. */

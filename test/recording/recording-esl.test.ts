@@ -15,7 +15,7 @@ import { createPool, createDb, type Db } from '../../src/db/client.js';
 import { tenants, users, auditLog } from '../../src/db/schema/core.js';
 import { recordings, recordingMarks } from '../../src/db/schema/recording.js';
 import { cdrs } from '../../src/db/schema/calls.js';
-import { EslCluster, type EslNode } from '../../src/esl/index.js';
+import { EslCluster, type EslEvent, type EslNode } from '../../src/esl/index.js';
 import { RecordingService, RecordingCompressor, RecordingError, recordAgentAnswer, linkCdrRecording, readWavInfo } from '../../src/recording/index.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, randomPrefix } from '../helpers/env.js';
 
@@ -133,6 +133,27 @@ describe('recording on the FreeSWITCH emulator', () => {
     };
     expect(roughHz(1)).toBeGreaterThan(800);
     expect(roughHz(2)).toBeLessThan(500);
+  });
+
+  it('a RECORD_STOP without length and size (not what the switch sends, traces 12/12b): the row is finalized from the WAV', async () => {
+    service = new RecordingService({ db, esl: cluster, recordingsDir: dir, log }).attach();
+    const { callUuid, agentLeg, node } = await talkingCall('13800000109');
+    const id = await service.start({ callUuid, legUuid: agentLeg, tenantId: tenant, agentId, groupId, direction: 'inbound', callerNumber: '13800000109', calleeNumber: '12345' });
+    const abs = path.join(dir, (await rowOf(id)).wavPath);
+    await sleep(600);
+    // the service sees only the event handed to it below, stripped of the switch's figures
+    service.detach();
+    const stopped = new Promise<EslEvent>((resolve) => cluster.on('event', (e) => e.name === 'RECORD_STOP' && resolve(e)));
+    await node.bgapi(`uuid_record ${agentLeg} stop ${abs}`);
+    const ev = await stopped;
+    const { variable_record_ms: _ms, variable_record_file_size: _size, ...headers } = ev.headers;
+    service.handleEvent({ ...ev, headers });
+    await until(async () => (await rowOf(id)).status === 'stopped');
+    const row = await rowOf(id);
+    const info = await readWavInfo(abs);
+    expect(row.sizeBytes).toBe((await stat(abs)).size);
+    expect(row.durationMs).toBe(info.durationMs);
+    expect(row.durationMs).toBeGreaterThanOrEqual(400);
   });
 
   it('pause/resume send uuid_record mask/unmask and log who and when (marks + audit); double pause is refused', async () => {
