@@ -4,10 +4,17 @@ import { pino } from 'pino';
 import { loadEnvOrExit } from './config/env.js';
 import { startCti } from './server.js';
 import { lifecycle } from './lifecycle.js';
+import { requestRealtimePriority } from './lib/realtime-priority.js';
 
 async function main(): Promise<void> {
   const env = loadEnvOrExit();
   const log = pino({ level: env.LOG_LEVEL });
+  if (env.CPU_REALTIME_PRIORITY > 0) {
+    // the event loop and V8's GC helpers; ffmpeg and threads started later keep normal scheduling
+    const rt = await requestRealtimePriority(env.CPU_REALTIME_PRIORITY);
+    if (rt.ok) log.info({ scheduling: rt.detail }, 'real-time CPU scheduling on');
+    else log.warn({ reason: rt.detail }, 'CPU_REALTIME_PRIORITY could not be applied; running with normal scheduling');
+  }
   const cti = await startCti(env, { log, lifecycle });
   lifecycle.installSignalHandlers({ timeoutMs: env.DRAIN_TIMEOUT_MS, log });
   log.info({ url: cti.url, startupMs: cti.startupMs, processUptimeMs: Math.round(process.uptime() * 1000) }, 'ready');

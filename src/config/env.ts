@@ -49,6 +49,8 @@ export const envSchema = z.object({
   /** parallel compression jobs (ffmpeg processes); unset = CPU cores − 1, at least 1 */
   RECORDING_COMPRESSION_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   DRAIN_TIMEOUT_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  /** 1-99: run the node's threads under SCHED_RR at this priority (needs CAP_SYS_NICE); 0 = normal scheduling */
+  CPU_REALTIME_PRIORITY: z.coerce.number().int().min(0).max(99).default(0),
   /** failed logins in a row that lock an account, and for how long */
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(100).default(5),
   LOGIN_LOCK_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),

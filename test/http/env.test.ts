@@ -34,6 +34,7 @@ describe('environment', () => {
     SESSION_TTL_HOURS: '0',
     COOKIE_SECURE: 'maybe',
     DRAIN_TIMEOUT_MS: '1.5',
+    CPU_REALTIME_PRIORITY: '100',
     LOGIN_MAX_FAILURES: '0',
     LOGIN_LOCK_MINUTES: 'soon',
     LOGIN_RATE_LIMIT_PER_MINUTE: '1e9',
