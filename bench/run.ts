@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import pg from 'pg';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { loadEnv } from '../src/config/env.js';
 import { startCti, type RunningCti } from '../src/server.js';
@@ -26,6 +27,7 @@ import type { TtsProvider } from '../src/tts/index.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../test/ivr/demo-tenant.js';
 import { CtiProbe } from './lib/cti-probe.js';
 import { SpawnTimer } from './lib/spawn-timer.js';
+import { requestRealtimePriority, dropRealtimePriority, threadPolicies } from '../src/lib/realtime-priority.js';
 import { ThreeWayDriver } from './lib/three-way.js';
 import type { ChildReply, ChildRequest, ScenarioSpec, SwitchScenarioResult, SwitchStats } from './lib/protocol.js';
 import { pct, fmt, printTable, rowFor, type Row } from './lib/table.js';
@@ -50,6 +52,8 @@ const WARMUP_S = Number(flag('warmup', 'BENCH_WARMUP_S', '5'));
 const OBSERVE_S = Number(flag('observe', 'BENCH_OBSERVE_S', '60'));
 const SCENARIOS = flag('scenarios', 'BENCH_SCENARIOS', 'steady,burst,threeway,memory').split(',');
 const MEMORY_CALLS = Number(flag('memory-calls', 'BENCH_MEMORY_CALLS', '2000'));
+/** SCHED_RR priority for the CTI's threads (CPU_REALTIME_PRIORITY, as a node would run with it); 0 = normal */
+const REALTIME = Number(flag('realtime', 'BENCH_REALTIME', process.env.CPU_REALTIME_PRIORITY ?? '0'));
 const DB_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://hotline:hotline@127.0.0.1:5432/hotline_bench';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const REAL_SWITCH = (process.env.FREESWITCH_ESL ?? '').trim();
@@ -101,6 +105,22 @@ class SwitchChild {
   }
 }
 
+/** the pid of redis-server when REDIS_URL points at this host (INFO server), else undefined */
+async function localRedisPid(url: string): Promise<number | undefined> {
+  const host = new URL(url).hostname;
+  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) return undefined;
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    const pid = Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+    return Number.isInteger(pid) && pid > 0 && fs.existsSync(`/proc/${pid}`) ? pid : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    redis.disconnect();
+  }
+}
+
 // ------------------------------------------------------------------------------------------- storage
 async function countCdrs(pool: pg.Pool, tenant: string, from: Date, to: Date): Promise<number> {
   const r = await pool.query<{ n: string }>('select count(*) as n from cdrs where tenant_id = $1 and start_at >= $2 and start_at < $3', [tenant, from, to]);
@@ -132,7 +152,11 @@ async function main(): Promise<void> {
   let pool: pg.Pool | undefined;
   const spawnTimer = new SpawnTimer();
   let redisPrefix: string | undefined;
+  /** the local redis-server raised for the run (--realtime), put back to normal scheduling at the end */
+  let raisedRedisPid: number | undefined;
   const cleanup = async () => {
+    if (raisedRedisPid) await dropRealtimePriority(raisedRedisPid).catch(() => {});
+    raisedRedisPid = undefined;
     probe?.close();
     spawnTimer.uninstall();
     await cti?.close().catch(() => {});
@@ -165,6 +189,24 @@ async function main(): Promise<void> {
     } else {
       process.stdout.write(`FREESWITCH_ESL=${REAL_SWITCH}: the emulator-driven world (simulated callers and agent phones) is unavailable;\n` +
         `running a ${OBSERVE_S} s passive observation of the CTI while outside load (e.g. test/sipp) drives the switch.\n`);
+    }
+
+    // after the fork: the emulator child (the switch's stand-in) keeps normal scheduling
+    let scheduling = 'normal (CPU_REALTIME_PRIORITY=0)';
+    let redisScheduling = 'normal';
+    if (REALTIME > 0) {
+      const rt = await requestRealtimePriority(REALTIME);
+      scheduling = rt.ok ? rt.detail : `normal (SCHED_RR ${REALTIME} refused: ${rt.detail})`;
+      process.stdout.write(`CTI scheduling: ${scheduling}\n`);
+      // every ACD decision waits on a Redis reply: a local redis-server needs the same priority, or the CTI's share
+      // of the cores is taken from it (a deployment does it with a systemd drop-in: README, "CPU priority")
+      const redisPid = await localRedisPid(REDIS_URL);
+      if (redisPid && threadPolicies(redisPid).every((t) => t.policy === 0)) {
+        const r = await requestRealtimePriority(REALTIME, redisPid);
+        if (r.ok) raisedRedisPid = redisPid;
+        redisScheduling = r.ok ? `redis-server ${r.detail}` : `redis-server normal (refused: ${r.detail})`;
+      } else redisScheduling = redisPid ? 'redis-server already real-time, left as is' : 'Redis not on this host: not changed';
+      process.stdout.write(`Redis scheduling: ${redisScheduling}\n`);
     }
 
     // agents: extensions 1001…, all in the group behind menu key 1 (consult)
@@ -236,7 +278,7 @@ async function main(): Promise<void> {
       const to = new Date();
       const cdrs = await settledCdrs(pool!, tenant, from, to, result.callersEnded);
       const emulatorCpu = ((sw1.cpuMs - sw0.cpuMs) / (w.seconds * 1000)) * 100;
-      if (report) rows.push({ ...rowFor(name, result, w, cdrs, note), 'emulator CPU % (child)': fmt(emulatorCpu, 0), ...extra() });
+      if (report) rows.push({ ...rowFor(name, result, w, cdrs, note), 'emulator CPU % (child)': fmt(emulatorCpu, 0), 'CTI scheduling': scheduling, 'Redis scheduling': redisScheduling, ...extra() });
       const { nMs, ...rest } = result;
       details[name] = {
         spec, switch: { ...rest, nP50: pct(nMs, 50), nP99: pct(nMs, 99), emulatorCpuPercent: emulatorCpu, emulatorRssMb: sw1.rssMb },
@@ -313,7 +355,7 @@ async function main(): Promise<void> {
     printTable(rows);
     const out = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results', `${started.toISOString().replace(/[:.]/g, '-')}.json`);
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify({ startedAt: started, settings: { RATE, STEADY_S, BURST_S, BURST_FACTOR, AGENTS, TALK_MIN_S, TALK_MAX_S, WRAP_S, MAX_WAIT_S, ANSWER_AFTER_MS, realSwitch: REAL_SWITCH || null, tenant }, rows, details }, null, 2));
+    fs.writeFileSync(out, JSON.stringify({ startedAt: started, settings: { REALTIME, RATE, STEADY_S, BURST_S, BURST_FACTOR, AGENTS, TALK_MIN_S, TALK_MAX_S, WRAP_S, MAX_WAIT_S, ANSWER_AFTER_MS, realSwitch: REAL_SWITCH || null, tenant }, rows, details }, null, 2));
     process.stdout.write(`written ${path.relative(process.cwd(), out)}\n`);
   } finally {
     probe?.close();
