@@ -27,7 +27,7 @@ import type { TtsProvider } from '../src/tts/index.js';
 import { prepareDemoTenant, ALWAYS_OPEN } from '../test/ivr/demo-tenant.js';
 import { CtiProbe } from './lib/cti-probe.js';
 import { SpawnTimer } from './lib/spawn-timer.js';
-import { requestRealtimePriority, dropRealtimePriority, threadPolicies } from '../src/lib/realtime-priority.js';
+import { requestRealtimePriority, dropRealtimePriority, threadPolicies, SCHED_OTHER } from '../src/lib/realtime-priority.js';
 import { ThreeWayDriver } from './lib/three-way.js';
 import type { ChildReply, ChildRequest, ScenarioSpec, SwitchScenarioResult, SwitchStats } from './lib/protocol.js';
 import { pct, fmt, printTable, rowFor, type Row } from './lib/table.js';
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
       // every ACD decision waits on a Redis reply: a local redis-server needs the same priority, or the CTI's share
       // of the cores is taken from it (a deployment does it with a systemd drop-in: README, "CPU priority")
       const redisPid = await localRedisPid(REDIS_URL);
-      if (redisPid && threadPolicies(redisPid).every((t) => t.policy === 0)) {
+      if (redisPid && threadPolicies(redisPid).every((t) => t.policy === SCHED_OTHER)) {
         const r = await requestRealtimePriority(REALTIME, redisPid);
         if (r.ok) raisedRedisPid = redisPid;
         redisScheduling = r.ok ? `redis-server ${r.detail}` : `redis-server normal (refused: ${r.detail})`;

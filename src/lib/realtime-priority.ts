@@ -13,7 +13,9 @@ export interface RealtimeResult {
   detail: string;
 }
 
-const SCHED_RR = 2;
+/** Linux scheduling policies as /proc/<pid>/stat reports them */
+export const SCHED_OTHER = 0;
+export const SCHED_RR = 2;
 
 /** Scheduling policy and real-time priority of each thread of a process, from /proc/<pid>/task/<tid>/stat. */
 export function threadPolicies(pid = process.pid): { tid: number; policy: number; rtPriority: number }[] {
@@ -31,12 +33,10 @@ export function threadPolicies(pid = process.pid): { tid: number; policy: number
   return out;
 }
 
-function chrt(args: string[]): Promise<{ code: number; stderr: string }> {
+/** Run chrt; null when it succeeded, else why not (its stderr). */
+function chrt(args: string[]): Promise<string | null> {
   return new Promise((resolve) => {
-    execFile('chrt', args, { timeout: 5000 }, (err, _stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stderr: (stderr || (err ? err.message : '')).trim() });
-    });
+    execFile('chrt', args, { timeout: 5000 }, (err, _stdout, stderr) => resolve(err ? stderr.trim() || err.message : null));
   });
 }
 
@@ -50,16 +50,16 @@ export async function requestRealtimePriority(priority: number, pid = process.pi
   if (!Number.isInteger(priority) || priority < 1 || priority > 99) return { ok: false, detail: `priority ${priority} is not 1-99` };
   if (process.platform !== 'linux') return { ok: false, detail: `not supported on ${process.platform}` };
   // reset-on-fork: what the node starts later (ffmpeg, worker threads) runs with normal scheduling and its nice
-  const r = await chrt(['--all-tasks', '--reset-on-fork', '--rr', '--pid', String(priority), String(pid)]);
-  if (r.code !== 0) return { ok: false, detail: r.stderr || `chrt exited ${r.code}` };
+  const refused = await chrt(['--all-tasks', '--reset-on-fork', '--rr', '--pid', String(priority), String(pid)]);
+  if (refused !== null) return { ok: false, detail: refused };
   const threads = threadPolicies(pid);
   const missed = threads.filter((t) => t.policy !== SCHED_RR || t.rtPriority !== priority);
   if (missed.length > 0) return { ok: false, detail: `${missed.length} of ${threads.length} threads not SCHED_RR ${priority}` };
   return { ok: true, detail: `SCHED_RR ${priority} on ${threads.length} threads` };
 }
 
-/** Back to the normal time-sharing policy (tests, and the bench between scenarios). */
+/** Back to the normal time-sharing policy (tests, and the bench's redis-server when its run ends). */
 export async function dropRealtimePriority(pid = process.pid): Promise<RealtimeResult> {
-  const r = await chrt(['--all-tasks', '--other', '--pid', '0', String(pid)]);
-  return r.code === 0 ? { ok: true, detail: 'SCHED_OTHER' } : { ok: false, detail: r.stderr || `chrt exited ${r.code}` };
+  const refused = await chrt(['--all-tasks', '--other', '--pid', '0', String(pid)]);
+  return refused === null ? { ok: true, detail: 'SCHED_OTHER' } : { ok: false, detail: refused };
 }

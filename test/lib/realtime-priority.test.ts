@@ -3,10 +3,8 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { requestRealtimePriority, dropRealtimePriority, threadPolicies } from '../../src/lib/realtime-priority.js';
+import { requestRealtimePriority, dropRealtimePriority, threadPolicies, SCHED_OTHER, SCHED_RR } from '../../src/lib/realtime-priority.js';
 
-const SCHED_OTHER = 0;
-const SCHED_RR = 2;
 const mayRaise = process.platform === 'linux' && process.getuid?.() === 0;
 
 describe('requestRealtimePriority', () => {
