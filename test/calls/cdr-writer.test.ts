@@ -5,7 +5,8 @@ import { eq, inArray } from 'drizzle-orm';
 import type pg from 'pg';
 import { createPool, createDb, type Db } from '../../src/db/client.js';
 import { cdrs, callLegEvents } from '../../src/db/schema/calls.js';
-import { CdrWriter, buildCdr, type CallRecord } from '../../src/calls/index.js';
+import { Queue } from 'bullmq';
+import { CdrWriter, CDR_QUEUE, buildCdr, redisConnectionOptions, type CallRecord } from '../../src/calls/index.js';
 import { TEST_DATABASE_URL, TEST_REDIS_URL, randomPrefix } from '../helpers/env.js';
 import { PgInstance } from '../helpers/pg-instance.js';
 
@@ -76,12 +77,13 @@ describe('CdrWriter on the shared test database', () => {
   let db: Db;
   let writer: CdrWriter;
   const tenant = `t-cdr-${Math.random().toString(36).slice(2, 8)}`;
+  const prefix = randomPrefix('cdr');
 
   beforeAll(async () => {
     pool = createPool(TEST_DATABASE_URL, 10);
     db = createDb(pool);
     await pool.query('insert into tenants (id, name) values ($1, $2) on conflict do nothing', [tenant, '测试中心']);
-    writer = new CdrWriter({ pool, redisUrl: TEST_REDIS_URL, prefix: randomPrefix('cdr'), log });
+    writer = new CdrWriter({ pool, redisUrl: TEST_REDIS_URL, prefix, log });
   });
 
   afterAll(async () => {
@@ -104,11 +106,21 @@ describe('CdrWriter on the shared test database', () => {
   it('writes a CDR and its leg events all or nothing; a refused one does not hold back its batch-mates', async () => {
     const good = record(tenant);
     const bad = record(tenant);
-    // a leg event the database refuses (at is NOT NULL): the CDR must not be written without its legs
-    bad.legEvents = [...bad.legEvents!, { legUuid: bad.uuid, role: 'caller', event: 'CHANNEL_DESTROY', at: Number.NaN }];
+    // a leg event the database refuses (event is NOT NULL): the CDR must not be written without its legs.
+    // It has to stay refused after its trip through Redis (JSON), so no NaN here: that comes back as null.
+    bad.legEvents = [...bad.legEvents!, { legUuid: bad.uuid, role: 'caller', event: null as unknown as string, at: Date.now() }];
     const [goodResult, badResult] = await Promise.all([writer.write({ record: good }), writer.write({ record: bad })]);
     expect(goodResult).toBe('written');
     expect(badResult).toBe('queued'); // kept in Redis (failed set) for an operator, not lost
+    // the buffer's worker tries it once more and gives up for good: one failed job, nothing waiting, nothing written
+    const queue = new Queue(CDR_QUEUE, { connection: redisConnectionOptions(TEST_REDIS_URL), prefix });
+    try {
+      await until(async () => (await queue.getJobCounts('failed')).failed === 1);
+      expect(await writer.backlog()).toBe(0);
+      expect((await queue.getJob(`cdr-${bad.uuid}`))?.failedReason).toMatch(/null value in column "event"/);
+    } finally {
+      await queue.close();
+    }
     expect(await db.select().from(cdrs).where(eq(cdrs.callUuid, bad.uuid))).toHaveLength(0);
     expect(await db.select().from(callLegEvents).where(eq(callLegEvents.callUuid, bad.uuid))).toHaveLength(0);
     expect(await db.select().from(callLegEvents).where(eq(callLegEvents.callUuid, good.uuid))).toHaveLength(2);
