@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { Socket } from 'node:net';
 import esl, { type Connection, type Event as ModeslEvent, type FrameHeaders } from 'modesl';
 import pino, { type Logger } from 'pino';
-import { installModeslGuards, EslFrameError, type ParsedEventFields } from './modesl-guard.js';
+import { installModeslGuards, EslFrameError, type FrameReadAt, type ParsedEventFields } from './modesl-guard.js';
 import { EslCommandError, EslDisconnectedError, EslTimeoutError, EslAuthError, isErrorReply } from './errors.js';
 import { HOTLINE_EVENTS, subscriptionCommand, type ChannelRow, type EslEvent } from './event.js';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
@@ -628,7 +628,8 @@ export class EslNode extends EventEmitter<EslNodeEvents> {
       return;
     }
     if (contentType !== 'text/event-json' && contentType !== 'text/event-plain') return;
-    const receivedAt = performance.now();
+    // when the frame was read (it may have waited for its turn behind a backlog), not when it is handled
+    const receivedAt = (ev as FrameReadAt).readAt ?? performance.now();
     // JSON events: FreeSWITCH sends every value as a string, so the parsed object is the header map as is
     const fields = (ev as Partial<ParsedEventFields>).fields as Record<string, string | undefined> | undefined;
     let h: Record<string, string | undefined>;

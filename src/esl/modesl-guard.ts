@@ -2,6 +2,9 @@
 // connection: decodeURIComponent throws URIError on a stray "%" inside the socket's data handler (uncaught), and a
 // garbage Content-Length desynchronises the stream. Also adds a fast path for JSON events: modesl's Event.addHeader
 // searches the header list on every insert (quadratic in ~200 headers per channel event).
+// Frames are handled in arrival order but within a time budget per turn of the event loop: libuv reads a backlog
+// of up to 32 × 64 KB in one go, and handling all of it at once kept other sockets (the ACD's Redis replies) waiting.
+import { performance } from 'node:perf_hooks';
 import esl, { type Event as ModeslEvent, type FrameHeaders } from 'modesl';
 import { parseEventJson } from './lazy-event-json.js';
 
@@ -15,13 +18,35 @@ export interface ParsedEventFields {
   readonly fields: Record<string, unknown>;
 }
 
+/** How long frames are handled in one turn of the event loop before the rest waits for the next turn (ms). */
+export const FRAME_BUDGET_MS = 1;
+
+/** Set on the JSON events the parser emits: when the frame was read off the socket (performance.now()). */
+export interface FrameReadAt {
+  readAt?: number;
+}
+
+interface FrameQueue {
+  items: ({ headers: FrameHeaders; body: string | undefined; at: number } | undefined)[];
+  head: number;
+  /** until when frames may be handled in this turn of the event loop (performance.now()) */
+  deadline: number;
+  /** a setImmediate is due: the turn is open (its deadline holds) until it runs */
+  scheduled: boolean;
+  /** handling frames now (a listener that makes more data be parsed must not re-enter) */
+  draining: boolean;
+}
+
 type ParserInternals = {
+  socket: NodeJS.EventEmitter | null;
+  frames?: FrameQueue;
   buffer: Buffer;
   bodyLen: number;
   headers: FrameHeaders;
   emit(event: string, ...args: unknown[]): boolean;
   _parseHeaderText(txt: string): FrameHeaders;
   _parseEvent(headers: FrameHeaders, body?: string): void;
+  _handleFrame(headers: FrameHeaders, body: string | undefined, at: number): void;
   _onData(data: Buffer): void;
 };
 
@@ -61,10 +86,71 @@ function fastProto(): object {
   return fastEventProto;
 }
 
-function fastJsonEvent(data: Record<string, unknown>): ModeslEvent & ParsedEventFields {
+function frameQueue(parser: ParserInternals): FrameQueue {
+  if (parser.frames) return parser.frames;
+  const q: FrameQueue = { items: [], head: 0, deadline: 0, scheduled: false, draining: false };
+  parser.frames = q;
+  // the connection's end/close handlers must see every frame read before it: handle the rest first
+  const flush = (): void => {
+    if (!q.draining) drainFrames(parser, q, Infinity);
+  };
+  parser.socket?.prependListener('end', flush);
+  parser.socket?.prependListener('close', flush);
+  return q;
+}
+
+/** A frame is complete: handle it now if this turn's budget allows, else in a later turn (in order). */
+function frameArrived(parser: ParserInternals, frame: { headers: FrameHeaders; body: string | undefined; at: number }): void {
+  const q = frameQueue(parser);
+  q.items.push(frame);
+  if (q.draining) return;
+  if (!q.scheduled) openTurn(parser, q, frame.at);
+  if (frame.at < q.deadline) drainFrames(parser, q, q.deadline);
+}
+
+function openTurn(parser: ParserInternals, q: FrameQueue, now: number): void {
+  q.deadline = now + FRAME_BUDGET_MS;
+  q.scheduled = true;
+  setImmediate(() => {
+    q.scheduled = false;
+    if (q.head < q.items.length && !q.draining) {
+      openTurn(parser, q, performance.now());
+      drainFrames(parser, q, q.deadline);
+    }
+  });
+}
+
+/** Handle queued frames in order until `deadline`. */
+function drainFrames(parser: ParserInternals, q: FrameQueue, deadline: number): void {
+  q.draining = true;
+  try {
+    while (q.head < q.items.length) {
+      const f = q.items[q.head]!;
+      q.items[q.head++] = undefined;
+      try {
+        parser._handleFrame(f.headers, f.body, f.at);
+      } catch (err) {
+        // a throwing listener must not lose the frames behind it
+        parser.emit('error', err instanceof Error ? err : new Error(String(err)));
+      }
+      if (performance.now() >= deadline) break;
+    }
+  } finally {
+    if (q.head === q.items.length) {
+      q.items = [];
+      q.head = 0;
+    } else if (q.head > 1024) {
+      q.items = q.items.slice(q.head);
+      q.head = 0;
+    }
+    q.draining = false;
+  }
+}
+
+function fastJsonEvent(data: Record<string, unknown>): ModeslEvent & ParsedEventFields & FrameReadAt {
   const body = data._body;
   if (body !== undefined) delete data._body;
-  const ev = Object.create(fastProto()) as ModeslEvent & { fields: Record<string, unknown> };
+  const ev = Object.create(fastProto()) as ModeslEvent & { fields: Record<string, unknown> } & FrameReadAt;
   ev.fields = data;
   ev.type = data['Event-Name'] as string | undefined;
   ev.subclass = data['Event-Subclass'] as string | undefined;
@@ -113,7 +199,12 @@ export function installModeslGuards(): void {
     return headers;
   };
 
+  // modesl calls this once per complete frame; the frame is queued and handled in order, within the budget
   proto._parseEvent = function (this: ParserInternals, headers: FrameHeaders, body?: string): void {
+    frameArrived(this, { headers, body, at: performance.now() });
+  };
+
+  proto._handleFrame = function (this: ParserInternals, headers: FrameHeaders, body: string | undefined, at: number): void {
     if (headers['Content-Type'] === 'text/event-json') {
       let data: unknown;
       try {
@@ -126,9 +217,12 @@ export function installModeslGuards(): void {
         this.emit('error', new EslFrameError('JSON event is not an object; skipped'));
         return;
       }
-      this.emit('esl::event', fastJsonEvent(data as Record<string, unknown>), headers, body);
+      const ev = fastJsonEvent(data as Record<string, unknown>);
+      ev.readAt = at;
+      this.emit('esl::event', ev, headers, body);
       return;
     }
+    // replies, auth, plain events: modesl's own path (only JSON events carry the read time)
     originalParseEvent.call(this, headers, body);
   };
 

@@ -9,6 +9,7 @@ import {
   type EslEvent,
   type ChannelRow,
 } from '../../src/esl/index.js';
+import { FRAME_BUDGET_MS } from '../../src/esl/modesl-guard.js';
 
 const until = async (cond: () => boolean, timeoutMs = 5000): Promise<void> => {
   const start = Date.now();
@@ -287,6 +288,42 @@ describe('EslNode against a scripted ESL peer', () => {
     peer.live[0]!.socket.end(burst);
     await until(() => order.includes('disconnected'));
     expect(order).toEqual([...Array.from({ length: 40 }, (_, i) => `u-${i}`), 'disconnected']);
+  });
+
+  it('handles a backlog in order, a little per turn of the event loop, so other I/O is not kept waiting', async () => {
+    await start();
+    const n = 600;
+    let turn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const seen: { uuid: string; turn: number; receivedAt: number; handledAt: number }[] = [];
+    node.on('event', (e) => {
+      const handledAt = performance.now();
+      while (performance.now() - handledAt < 0.2); // a listener doing some work
+      seen.push({ uuid: e.uuid!, turn, receivedAt: e.receivedAt, handledAt });
+    });
+    const padding = 'x'.repeat(6000); // the size of a real channel event
+    const burst = Array.from({ length: n }, (_, i) => {
+      const body = JSON.stringify({ 'Event-Name': 'CHANNEL_PARK', 'Unique-ID': `u-${i}`, variable_padding: padding });
+      return `Content-Length: ${Buffer.byteLength(body)}\nContent-Type: text/event-json\n\n${body}`;
+    }).join('');
+    peer.sendRaw(burst);
+    await until(() => seen.length === n, 20_000);
+    ticking = false;
+    expect(seen.map((x) => x.uuid)).toEqual(Array.from({ length: n }, (_, i) => `u-${i}`));
+    // at most a budget's worth (1 ms, i.e. ~5 of these listeners) per turn; unbudgeted, libuv's read of up to
+    // 32 × 64 KB would be handled in one go (~300 of these events)
+    const perTurn = new Map<number, number>();
+    for (const x of seen) perTurn.set(x.turn, (perTurn.get(x.turn) ?? 0) + 1);
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(FRAME_BUDGET_MS / 0.2 + 2);
+    expect(perTurn.size).toBeGreaterThan(n / 20);
+    // receivedAt is when the frame was read, not when its turn came
+    expect(seen.every((x, i) => x.receivedAt <= x.handledAt && (i === 0 || x.receivedAt >= seen[i - 1]!.receivedAt))).toBe(true);
+    expect(seen.at(-1)!.handledAt - seen.at(-1)!.receivedAt).toBeGreaterThan(5);
   });
 
   it('ingests a realistic event stream fast (reports events/s)', async () => {
