@@ -42,6 +42,12 @@ export interface PreviousAgentRecord {
 export interface AcdEngineOptions {
   /** command connection */
   redis: Redis;
+  /**
+   * the routing scripts' own connection (default: `redis`). The shared client auto-pipelines: a command waits for
+   * the end of the loop turn, and then for the round trip of the pipeline already in flight, before it is written.
+   * An offer decision is one script whose reply gates the originate, so it should go out at once.
+   */
+  routingRedis?: Redis;
   /** a dedicated connection the engine puts into subscribe mode */
   subscriber: Redis;
   prefix: string;
@@ -194,7 +200,7 @@ export class AcdEngine extends EventEmitter<AcdEngineEvents> {
     this.log = opts.log?.child({ mod: 'acd', node: opts.nodeId });
     this.misses = opts.missesBeforeNotReady ?? 3;
     this.offerGuardMs = opts.offerGuardMs ?? 5000;
-    this.store = new RoutingStore(opts.redis, opts.prefix, opts.utcOffsetMinutes);
+    this.store = new RoutingStore(opts.routingRedis ?? opts.redis, opts.prefix, opts.utcOffsetMinutes);
     this.nodeChannel = this.channelOf(opts.nodeId);
     this.busChannel = `${opts.prefix}:ch:bus`;
   }

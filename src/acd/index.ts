@@ -49,8 +49,12 @@ export async function startAcd(
   const subscriber = new Redis(ctx.env.REDIS_URL, { lazyConnect: false });
   // while Redis is away ioredis reconnects on its own; without a listener each failed attempt is an unhandled error
   subscriber.on('error', (err) => log.debug({ err }, 'acd subscriber connection error'));
+  // no auto-pipelining here: see AcdEngineOptions.routingRedis
+  const routingRedis = new Redis(ctx.env.REDIS_URL, { maxRetriesPerRequest: 2, enableAutoPipelining: false, connectionName: 'acd-routing' });
+  routingRedis.on('error', (err) => log.debug({ err }, 'acd routing connection error'));
   const engine = new AcdEngine({
     redis: ctx.redis,
+    routingRedis,
     subscriber,
     prefix: `${ctx.redisPrefix}:acd`,
     nodeId: ctx.nodeId,
@@ -81,6 +85,7 @@ export async function startAcd(
     async close() {
       await engine.stop();
       subscriber.disconnect();
+      routingRedis.disconnect();
       await Promise.all([queueEvents.close(), stateLog.close()]);
     },
   };

@@ -1,4 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Redis } from 'ioredis';
+import { TEST_REDIS_URL } from '../helpers/env.js';
 import { startNode, dropPrefix, newPrefix, group, members, ids, loginReady, call, sleep, TENANT, type TestNode } from './helpers.js';
 
 let prefix: string;
@@ -486,5 +488,42 @@ describe('group figures', () => {
     expect(after).toMatchObject({ waiting: 1, agentsByState: { talking: 1, not_ready: 1, logged_out: 1, reserved: 1 } });
     expect(after.longestWaitMs).toBeGreaterThanOrEqual(5_000);
     expect(after.longestWaitMs).toBeLessThan(6_000);
+  });
+});
+
+describe('the routing connection', () => {
+  it('runs every routing script on its own connection, written in the same tick as the trigger', async () => {
+    // the shared client auto-pipelines: a script sent there waits for the end of the loop turn (setImmediate)
+    const shared = new Redis(TEST_REDIS_URL, { enableAutoPipelining: true });
+    const routing = new Redis(TEST_REDIS_URL, { enableAutoPipelining: false });
+    const own = newPrefix();
+    const n = await startNode(own, 'n-routing', { redis: shared, routingRedis: routing });
+    try {
+      const [agent] = ids(1) as [string];
+      const g = group({ members: members([agent]) });
+      await n.engine.applyGroup(g);
+      await loginReady(n.engine, [agent]);
+      const onShared = vi.spyOn(shared, 'evalsha');
+      const onRouting = vi.spyOn(routing, 'evalsha');
+      const written = vi.spyOn(routing.stream, 'write');
+      const c = call(g.id, 1);
+      const result = n.engine.enqueue(c);
+      // nothing has yielded to the event loop yet: the EVALSHA must already be on the socket
+      expect(written).toHaveBeenCalledTimes(1);
+      expect(String(written.mock.calls[0]![0])).toContain('evalsha');
+      expect(await result).toEqual({ status: 'offered' });
+      const offer = await n.executor.nextOffer();
+      expect(offer).toMatchObject({ callUuid: c.callUuid, agent: { agentId: agent } });
+      n.executor.settle(c.callUuid, { outcome: 'answered', agentId: agent });
+      expect(await n.engine.outcome(c.callUuid)).toMatchObject({ outcome: 'answered', agentId: agent });
+      await n.engine.callEnded(agent, c.callUuid, 10, 0);
+      expect(onRouting.mock.calls.length).toBeGreaterThanOrEqual(3); // enqueue, answered, call ended
+      expect(onShared).not.toHaveBeenCalled();
+    } finally {
+      await n.close();
+      shared.disconnect();
+      routing.disconnect();
+      await dropPrefix(own);
+    }
   });
 });
