@@ -73,7 +73,25 @@ it('B is reserved for the transfer: a caller arriving meanwhile waits, B rings t
   await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: bSession.bearer, payload: {} });
 }, 60_000);
 
+/**
+ * What a failed test before may have left behind: live calls (a caller still queued would take B's ready), agents
+ * busy or in wrap-up, signed-in sessions. Each test starts from no calls and both agents signed out.
+ */
+async function cleanSlate(): Promise<void> {
+  const emu = cti.emulator!;
+  await emu.emulator.command('hupall NORMAL_CLEARING');
+  await until(() => emu.emulator.channels().length === 0, 10_000, 'no calls left');
+  for (const ag of e.agents.slice(0, 2)) {
+    await until(async () => !['talking', 'reserved', 'ringing'].includes((await cti.acd.engine.agent(ag.id))?.state ?? ''), 10_000, 'agent free');
+    if ((await cti.acd.engine.agent(ag.id))?.state === 'wrap_up') await cti.acd.engine.endWrapUp(ag.id);
+    const session = await login(cti.app, ag.loginId, ag.password);
+    await cti.app.inject({ method: 'POST', url: '/agents/me/sign-out', headers: session.bearer, payload: {} });
+    await until(async () => ['logged_out', undefined].includes((await cti.acd.engine.agent(ag.id))?.state), 5000, 'agent signed out');
+  }
+}
+
 it('race: B turns ready with a caller waiting while a transfer to B starts — B gets exactly one of the two', async () => {
+  await cleanSlate();
   const emu = cti.emulator!;
   const [a, b] = e.agents as [(typeof e.agents)[0], (typeof e.agents)[1]];
   const aSession = await agentReady(cti.app, a);
