@@ -126,8 +126,11 @@ export interface CdrPayload {
 
 /** The CDR row (and leg events) for a finished call. Timestamps are ISO strings so the payload survives JSON (BullMQ). */
 export function buildCdr(r: CallRecord, opts: { recovered?: boolean; endAt?: number } = {}): CdrPayload {
-  const endAt = r.times.endAt ?? opts.endAt ?? Date.now();
-  const iso = (ms: number | undefined): Date | null => (ms === undefined ? null : new Date(ms));
+  const endAt = (r.times.endAt as number | null | undefined) === null ? NaN : (r.times.endAt ?? opts.endAt ?? Date.now());
+  // a time that was NaN comes back from the Redis buffer (JSON) as null, and new Date(null) is 1970: keep it invalid
+  // on both paths, so the database refuses the CDR (kept in the failed set) rather than store a wrong time
+  const when = (ms: number | null): Date => new Date(typeof ms === 'number' ? ms : NaN);
+  const iso = (ms: number | undefined): Date | null => (ms === undefined ? null : when(ms));
   const { final_state: finalState, ...variables } = r.variables;
   const uuidOrNull = (v: string | undefined, key: string): string | null => {
     if (!v) return null;
@@ -147,7 +150,7 @@ export function buildCdr(r: CallRecord, opts: { recovered?: boolean; endAt?: num
     callerNumber: r.callerNumber ?? null,
     calleeNumber: r.calleeNumber ?? null,
     did: r.did ?? null,
-    startAt: new Date(r.times.startAt),
+    startAt: when(r.times.startAt),
     answerAt: iso(r.times.answerAt),
     queueEnterAt: iso(r.times.queueEnterAt),
     queueLeaveAt: iso(r.times.queueLeaveAt ?? (r.times.queueEnterAt !== undefined ? endAt : undefined)),
@@ -178,7 +181,7 @@ export function buildCdr(r: CallRecord, opts: { recovered?: boolean; endAt?: num
     legUuid: e.legUuid,
     role: e.role,
     event: e.event,
-    at: new Date(e.at),
+    at: when(e.at),
     details: e.details ?? null,
   }));
   return { cdr, legEvents };

@@ -126,6 +126,21 @@ describe('CdrWriter on the shared test database', () => {
     expect(await db.select().from(callLegEvents).where(eq(callLegEvents.callUuid, good.uuid))).toHaveLength(2);
   });
 
+  it('refuses a CDR whose time was lost (NaN) on both paths, instead of writing it at 1970 after the Redis trip', async () => {
+    const r = record(tenant);
+    r.legEvents = [...r.legEvents!, { legUuid: r.uuid, role: 'caller', event: 'CHANNEL_ANSWER', at: NaN }];
+    expect(await writer.write({ record: r })).toBe('queued');
+    // in Redis the NaN is null: the worker must refuse it too, not turn it into new Date(null)
+    const queue = new Queue(CDR_QUEUE, { connection: redisConnectionOptions(TEST_REDIS_URL), prefix });
+    try {
+      await until(async () => Boolean(await (await queue.getJob(`cdr-${r.uuid}`))?.isFailed()));
+    } finally {
+      await queue.close();
+    }
+    expect(await db.select().from(cdrs).where(eq(cdrs.callUuid, r.uuid))).toHaveLength(0);
+    expect(await db.select().from(callLegEvents).where(eq(callLegEvents.callUuid, r.uuid))).toHaveLength(0);
+  });
+
   it('measures CDR write throughput', async () => {
     const n = 1000;
     const records = Array.from({ length: n }, () => record(tenant));
