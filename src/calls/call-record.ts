@@ -124,13 +124,25 @@ export interface CdrPayload {
   legEvents: NewCallLegEvent[];
 }
 
+/**
+ * JSON (the Redis buffer, the call store) turns a NaN time into null, and null reads as "not set" or, in new Date(null),
+ * as 1970. Put the NaN back, so a lost time makes the database refuse the CDR (kept in the failed set) on every path.
+ */
+function withLostTimes(r: CallRecord): CallRecord {
+  const lost = <T>(v: T): T => (v === null ? (NaN as T) : v);
+  return {
+    ...r,
+    times: Object.fromEntries(Object.entries(r.times).map(([k, v]) => [k, lost(v)])) as CallRecord['times'],
+    holdStartedAt: lost(r.holdStartedAt),
+    legEvents: r.legEvents.map((e) => (e.at === null ? { ...e, at: NaN } : e)),
+  };
+}
+
 /** The CDR row (and leg events) for a finished call. Timestamps are ISO strings so the payload survives JSON (BullMQ). */
-export function buildCdr(r: CallRecord, opts: { recovered?: boolean; endAt?: number } = {}): CdrPayload {
-  const endAt = (r.times.endAt as number | null | undefined) === null ? NaN : (r.times.endAt ?? opts.endAt ?? Date.now());
-  // a time that was NaN comes back from the Redis buffer (JSON) as null, and new Date(null) is 1970: keep it invalid
-  // on both paths, so the database refuses the CDR (kept in the failed set) rather than store a wrong time
-  const when = (ms: number | null): Date => new Date(typeof ms === 'number' ? ms : NaN);
-  const iso = (ms: number | undefined): Date | null => (ms === undefined ? null : when(ms));
+export function buildCdr(stored: CallRecord, opts: { recovered?: boolean; endAt?: number } = {}): CdrPayload {
+  const r = withLostTimes(stored);
+  const endAt = r.times.endAt ?? opts.endAt ?? Date.now();
+  const iso = (ms: number | undefined): Date | null => (ms === undefined ? null : new Date(ms));
   const { final_state: finalState, ...variables } = r.variables;
   const uuidOrNull = (v: string | undefined, key: string): string | null => {
     if (!v) return null;
@@ -150,7 +162,7 @@ export function buildCdr(r: CallRecord, opts: { recovered?: boolean; endAt?: num
     callerNumber: r.callerNumber ?? null,
     calleeNumber: r.calleeNumber ?? null,
     did: r.did ?? null,
-    startAt: when(r.times.startAt),
+    startAt: new Date(r.times.startAt),
     answerAt: iso(r.times.answerAt),
     queueEnterAt: iso(r.times.queueEnterAt),
     queueLeaveAt: iso(r.times.queueLeaveAt ?? (r.times.queueEnterAt !== undefined ? endAt : undefined)),
@@ -181,7 +193,7 @@ export function buildCdr(r: CallRecord, opts: { recovered?: boolean; endAt?: num
     legUuid: e.legUuid,
     role: e.role,
     event: e.event,
-    at: when(e.at),
+    at: new Date(e.at),
     details: e.details ?? null,
   }));
   return { cdr, legEvents };
