@@ -46,6 +46,20 @@ export function mergeCurrentUpdates(updates: AgentCurrentStateUpdate[]): AgentCu
   return [...byAgent.values()];
 }
 
+const keepIfNull = (col: string) => `${col} = coalesce(excluded.${col}, agent_current_state.${col})`;
+const newerWins = (col: string) => `${col} = case when excluded.since >= agent_current_state.since then excluded.${col} else agent_current_state.${col} end`;
+/**
+ * How an update merges into the stored row: a row with a state carries the whole state (reason and call included,
+ * null = none) and wins only if it is not older; endpoint fields are kept where the update leaves them out.
+ */
+const CURRENT_STATE_MERGE = [
+  'tenant_id = excluded.tenant_id',
+  ...['state', 'reason', 'call_uuid', 'owner_node'].map(newerWins),
+  'since = greatest(excluded.since, agent_current_state.since)',
+  ...['endpoint_type', 'endpoint_address', 'confirm_key', 'gateway', 'extension', 'auto_answer'].map(keepIfNull),
+  'updated_at = now()',
+].join(', ');
+
 /** Upsert current states; an update older than the stored state (another node's batch was later) loses. */
 export async function upsertCurrentStates(db: Db, updates: AgentCurrentStateUpdate[]): Promise<void> {
   if (updates.length === 0) return;
@@ -67,30 +81,7 @@ export async function upsertCurrentStates(db: Db, updates: AgentCurrentStateUpda
     extension: u.extension,
     autoAnswer: u.autoAnswer,
   }));
-  const t = agentCurrentState;
-  const keep = (col: string) => sql.raw(`coalesce(excluded.${col}, agent_current_state.${col})`);
-  await db
-    .insert(t)
-    .values(rows.map((r) => ({ ...r, callUuid: r.callUuid ?? null, ownerNode: r.ownerNode ?? null })))
-    .onConflictDoUpdate({
-      target: [t.redisPrefix, t.agentId],
-      set: {
-        tenantId: sql.raw('excluded.tenant_id'),
-        // a row with a state carries the whole state (reason and call included, null = none)
-        state: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.state else agent_current_state.state end`),
-        reason: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.reason else agent_current_state.reason end`),
-        callUuid: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.call_uuid else agent_current_state.call_uuid end`),
-        ownerNode: sql.raw(`case when excluded.since >= agent_current_state.since then excluded.owner_node else agent_current_state.owner_node end`),
-        since: sql.raw('greatest(excluded.since, agent_current_state.since)'),
-        endpointType: keep('endpoint_type'),
-        endpointAddress: keep('endpoint_address'),
-        confirmKey: keep('confirm_key'),
-        gateway: keep('gateway'),
-        extension: keep('extension'),
-        autoAnswer: keep('auto_answer'),
-        updatedAt: sql.raw('now()'),
-      },
-    });
+  await bulkInsert(db, agentCurrentState, rows, { onConflictDoUpdate: { target: ['redisPrefix', 'agentId'], set: CURRENT_STATE_MERGE } });
 }
 
 /**

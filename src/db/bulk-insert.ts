@@ -16,6 +16,11 @@ export interface Queryable {
 export interface BulkInsertOptions<T extends PgTable> {
   /** `on conflict (these columns) do nothing`; [] = on any conflict */
   onConflictDoNothing?: (keyof T['$inferInsert'] & string)[];
+  /**
+   * `on conflict (target) do update set <set>`: an upsert. `set` is SQL over the table's columns and `excluded.*`,
+   * fixed per call site (it is part of the cached statement text, so never build it from values).
+   */
+  onConflictDoUpdate?: { target: (keyof T['$inferInsert'] & string)[]; set: string };
   /** return this column of the rows inserted (not of those skipped by the conflict clause) */
   returning?: keyof T['$inferInsert'] & string;
 }
@@ -48,14 +53,17 @@ export function buildBulkInsert<T extends PgTable>(table: T, rows: readonly T['$
       ? (col.hasDefault || col.defaultFn !== undefined) && rows.some((r) => (r as Record<string, unknown>)[p] === undefined)
       : col.defaultFn !== undefined || col.onUpdateFn !== undefined);
   if (needsDefaults) return null;
-  const key = `${getTableName(table)}|${props.join(',')}|${opts.onConflictDoNothing?.join(',') ?? '-'}|${opts.returning ?? ''}|${param}`;
+  const upsert = opts.onConflictDoUpdate;
+  const key = `${getTableName(table)}|${props.join(',')}|${opts.onConflictDoNothing?.join(',') ?? '-'}|${upsert ? `${upsert.target.join(',')}:${upsert.set}` : '-'}|${opts.returning ?? ''}|${param}`;
   let text = statements.get(key);
   if (!text) {
     const name = quote(getTableName(table));
     const names = props.map((p) => quote(columns[p]!.name)).join(', ');
     const conflict = opts.onConflictDoNothing
       ? ` on conflict${opts.onConflictDoNothing.length ? ` (${opts.onConflictDoNothing.map((p) => quote(columns[p]!.name)).join(', ')})` : ''} do nothing`
-      : '';
+      : upsert
+        ? ` on conflict (${upsert.target.map((p) => quote(columns[p]!.name)).join(', ')}) do update set ${upsert.set}`
+        : '';
     const returning = opts.returning ? ` returning ${quote(columns[opts.returning]!.name)} as v` : '';
     text = `insert into ${name} (${names}) select ${names} from json_populate_recordset(null::${name}, $${param}::json)${conflict}${returning}`;
     statements.set(key, text);
@@ -76,7 +84,11 @@ export function buildBulkInsert<T extends PgTable>(table: T, rows: readonly T['$
 export async function bulkInsert<T extends PgTable>(db: Queryable | Db, table: T, rows: readonly T['$inferInsert'][], opts: BulkInsertOptions<T> = {}): Promise<unknown[]> {
   if (rows.length === 0) return [];
   const built = buildBulkInsert(table, rows, opts);
-  if (!built) return drizzleInsert(db, table, rows, opts);
+  if (!built) {
+    // drizzle's upsert takes its set clause as columns, not SQL text: callers give every defaulted column instead
+    if (opts.onConflictDoUpdate) throw new Error(`bulkInsert into ${getTableName(table)}: an upsert's rows must give every column that has a default`);
+    return drizzleInsert(db, table, rows, opts);
+  }
   const { text, json } = built;
   const result = isQueryable(db)
     ? await db.query<{ v: unknown }>(text, [json])

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDb, freshTenant } from '../acd/db.js';
 import { startNode, dropPrefix, newPrefix, group, members, ids, sleep } from '../acd/helpers.js';
-import { createAgentStateLogWriter, stateTotalsForDay } from '../../src/agents/state-log.js';
+import { createAgentStateLogWriter, stateTotalsForDay, upsertCurrentStates } from '../../src/agents/state-log.js';
 import { canTransition } from '../../src/agents/states.js';
 
 const { pool, db } = testDb();
@@ -104,5 +104,33 @@ describe('agent state log', () => {
     const d2 = await stateTotalsForDay(pool, tenant, '2026-03-02', { agentId: a });
     expect(d1[0]!.totalMs).toBe(30 * 60_000);
     expect(d2[0]!.totalMs).toBe(45 * 60_000);
+  });
+});
+
+describe('agent current state upsert', () => {
+  let tenant: string;
+  beforeAll(async () => {
+    tenant = await freshTenant(pool);
+  });
+
+  it('an older update loses to the stored state; endpoint fields an update leaves out are kept', async () => {
+    const prefix = newPrefix();
+    const [a] = ids(1) as [string];
+    const at = (ms: number) => new Date(Date.UTC(2026, 11, 7, 8, 0, 0, ms));
+    await upsertCurrentStates(db, [{ redisPrefix: prefix, agentId: a, tenantId: tenant, state: 'ready', since: at(500), endpointType: 'sip', endpointAddress: '1001', autoAnswer: true }]);
+    // another node's batch that landed late: older state, must not overwrite
+    await upsertCurrentStates(db, [{ redisPrefix: prefix, agentId: a, tenantId: tenant, state: 'not_ready', reason: '小休', since: at(100) }]);
+    const read = async () => (await pool.query('select state, reason, since, call_uuid, endpoint_type, endpoint_address, auto_answer from agent_current_state where redis_prefix = $1 and agent_id = $2', [prefix, a])).rows[0];
+    expect(await read()).toMatchObject({ state: 'ready', reason: null, since: at(500), endpoint_type: 'sip', endpoint_address: '1001', auto_answer: true });
+    // a newer state wins with its whole state (call included); an endpoint-only change keeps state and start
+    await upsertCurrentStates(db, [{ redisPrefix: prefix, agentId: a, tenantId: tenant, state: 'talking', since: at(900), callUuid: 'c-1', ownerNode: 'n1' }]);
+    await upsertCurrentStates(db, [{ redisPrefix: prefix, agentId: a, tenantId: tenant, since: at(950), endpointType: 'mobile', endpointAddress: '13800000009' }]);
+    expect(await read()).toMatchObject({ state: 'talking', since: at(900), call_uuid: 'c-1', endpoint_type: 'mobile', endpoint_address: '13800000009', auto_answer: true });
+    // two updates of one agent in one batch become one row (PostgreSQL updates a row once per statement)
+    await upsertCurrentStates(db, [
+      { redisPrefix: prefix, agentId: a, tenantId: tenant, state: 'wrap_up', since: at(1000) },
+      { redisPrefix: prefix, agentId: a, tenantId: tenant, state: 'not_ready', reason: '就餐', since: at(1100) },
+    ]);
+    expect(await read()).toMatchObject({ state: 'not_ready', reason: '就餐', since: at(1100), call_uuid: null, endpoint_type: 'mobile' });
   });
 });
